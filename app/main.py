@@ -1,0 +1,52 @@
+"""The FastAPI application: wiring of settings, clients and routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from app.api import health, meetings, users
+from app.config import Settings
+from app.db import create_db_engine
+from app.problems import install_problem_handlers
+from app.security import OidcVerifier
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_db_engine(settings)
+        redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.redis = redis
+        app.state.object_store = None
+        app.state.oidc = OidcVerifier(settings) if settings.oidc_jwks_url else None
+        logger.info("verbatim API ready (env=%s, database=%s)", settings.env,
+                    engine.url.get_backend_name())
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Verbatim",
+        version="0.1.0",
+        summary="Self-hosted meetings with recording, live captions and AI summaries",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(meetings.router)
+    app.include_router(users.router)
+    return app
