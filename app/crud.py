@@ -303,14 +303,19 @@ def _join_role(meeting: Meeting, user: User | None, asked: Role | None) -> Role:
     raise Forbidden(f"You cannot join this meeting as {asked}")
 
 
+def _password_ok(meeting: Meeting, user: User | None, password: str | None) -> bool:
+    if meeting.password_hash is None or is_host(meeting, user):
+        return True
+    return password is not None and verify_password(password, meeting.password_hash)
+
+
 def _check_admission(meeting: Meeting, user: User | None, request: JoinRequest) -> None:
     if meeting.status in (MeetingStatus.ended, MeetingStatus.cancelled):
         raise MeetingEnded(f"Meeting {meeting.id} has {meeting.status}")
     if user is None and not meeting.allow_guests:
         raise Forbidden("This meeting admits signed-in users only")
-    if meeting.password_hash and not is_host(meeting, user):
-        if not request.password or not verify_password(request.password, meeting.password_hash):
-            raise WrongPassword("The meeting password is missing or wrong")
+    if not _password_ok(meeting, user, request.password):
+        raise WrongPassword("The meeting password is missing or wrong")
     missing = [c for c in required_consent(meeting) if c not in request.consent.answered()]
     if missing:
         raise ConsentRequired(

@@ -60,7 +60,7 @@ def test_leeway_is_bounded(tmp_path) -> None:
 
 
 def test_tampered_and_mismatched_tokens(token_settings: Settings) -> None:
-    token, meeting = _issue(token_settings, time.time(), role=Role.participant)
+    token, _meeting = _issue(token_settings, time.time(), role=Role.participant)
     head, body, sig = token.split(".")
     flipped = sig[:-2] + ("AA" if sig[-2:] != "AA" else "BB")
     with pytest.raises(InvalidToken):
