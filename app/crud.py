@@ -150,7 +150,8 @@ def is_host(meeting: Meeting, user: User | None) -> bool:
     return user.id == meeting.host_user_id or str(user.id) in meeting.co_host_user_ids
 
 
-def _visible_condition(user: User) -> Any:
+def visible_condition(user: User) -> Any:
+    """A SQL condition true for the meetings a user hosts, co-hosts or took part in."""
     took_part = select(Participant.meeting_id).where(Participant.user_id == user.id)
     return sa.or_(
         col(Meeting.host_user_id) == user.id,
@@ -197,7 +198,7 @@ def list_meetings(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[Sequence[Meeting], int]:
-    conditions = [_visible_condition(user)]
+    conditions = [visible_condition(user)]
     if status is not None:
         conditions.append(col(Meeting.status) == status)
     if host_id is not None:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from app.api import health, meetings, pages, users
+from app.api import health, meetings, pages, transcripts, users
 from app.config import Settings
 from app.db import create_db_engine
 from app.problems import install_problem_handlers
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(meetings.router)
     app.include_router(users.router)
+    app.include_router(transcripts.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files, name="static")
     return app
