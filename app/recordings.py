@@ -217,8 +217,8 @@ def add_track(
     """Register a track; with ``track_id`` the call is idempotent."""
     if track_id is not None and (existing := session.get(RecordingTrack, track_id)):
         return existing
-    track = RecordingTrack(recording_id=recording.id, participant_id=participant_id, kind=kind,
-                           codec=codec, **({"id": track_id} if track_id else {}))
+    track = RecordingTrack(id=track_id or uuid.uuid4(), recording_id=recording.id,
+                           participant_id=participant_id, kind=kind, codec=codec)
     session.add(track)
     session.flush()
     return track
