@@ -1,0 +1,1 @@
+"""The signaling protocol: JSON-RPC 2.0 envelopes carrying the meeting events."""
