@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     host: str = "127.0.0.1"
     port: int = 8000
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str | None = None
     log_level: str = "INFO"
 
     # --- persistence -----------------------------------------------------------------

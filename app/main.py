@@ -9,11 +9,14 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from app.api import health, meetings, pages, transcripts, users
+from app.api import health, meetings, pages, signal, transcripts, users
+from app.conference import Conference
 from app.config import Settings
 from app.db import create_db_engine
 from app.problems import install_problem_handlers
+from app.rooms import create_room_state
 from app.security import OidcVerifier
+from sfu import Sfu
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +33,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis
         app.state.object_store = None
         app.state.oidc = OidcVerifier(settings) if settings.oidc_jwks_url else None
+        rooms = create_room_state(settings, redis)
+        sfu = Sfu()
+        conference = Conference(settings=settings, engine=engine, rooms=rooms, sfu=sfu)
+        app.state.rooms, app.state.sfu, app.state.conference = rooms, sfu, conference
         logger.info("verbatim API ready (env=%s, database=%s)", settings.env,
                     engine.url.get_backend_name())
         try:
             yield
         finally:
+            await conference.aclose()
+            await sfu.close()
+            await rooms.aclose()
             if redis is not None:
                 await redis.aclose()
             engine.dispose()
@@ -50,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meetings.router)
     app.include_router(users.router)
     app.include_router(transcripts.router)
+    app.include_router(signal.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files, name="static")
     return app

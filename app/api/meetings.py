@@ -174,7 +174,8 @@ def join_meeting(
         role=participant.role,
         display_name=participant.display_name,
     )
-    signal_url = settings.public_url.replace("http", "ws", 1).rstrip("/") + "/v1/signal"
+    base = settings.public_url or str(request.base_url)
+    signal_url = base.replace("http", "ws", 1).rstrip("/") + "/v1/signal"
     return JoinResponse(
         token=token,
         expires_at=expires_at,

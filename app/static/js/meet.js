@@ -101,7 +101,10 @@ async function join(event) {
       }),
     });
     state.me = joined.participant;
-    state.localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    state.localStream = await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15 } },
+    });
     await enterRoom(joined);
   } catch (error) {
     $("#join-error").textContent = error.message;

@@ -1,0 +1,88 @@
+"""Browser fixtures: headless Debian Chromium driven by Playwright, with fake media."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+SPEECH = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "speech"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def speech_file(name: str) -> Path:
+    path = SPEECH / name
+    if not path.exists():
+        pytest.skip(f"speech clip {path} is missing (shared/testdata is not beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def channel_wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The two speakers of stereo_diarization.wav as mono 16-bit WAVs (Chromium's fake mic)."""
+    source = speech_file("stereo_diarization.wav")
+    out = tmp_path_factory.mktemp("wav")
+    wavs = {}
+    for name, channel in (("left", "FL"), ("right", "FR")):
+        target = out / f"{name}.wav"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-i", str(source), "-filter_complex",
+             f"[0:a]pan=mono|c0={channel}[a]", "-map", "[a]", "-ar", "48000",
+             "-acodec", "pcm_s16le", str(target)],
+            check=True, timeout=60,
+        )
+        wavs[name] = target
+    return wavs
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+def launch_browser(playwright_driver, tmp_path: Path) -> Iterator[Callable[[Path], object]]:
+    """Start one Chromium per participant: the fake microphone file is per process."""
+    browsers = []
+
+    def launch(microphone: Path) -> object:
+        browser = playwright_driver.chromium.launch(  # type: ignore[attr-defined]
+            executable_path=CHROMIUM,
+            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={microphone}"],
+        )
+        browsers.append(browser)
+        context = browser.new_context(permissions=["microphone", "camera"])
+        page = context.new_page()
+        name = microphone.stem
+        page.on("console", lambda message: print(f"[{name} console] {message.text}"))
+        page.on("pageerror", lambda error: print(f"[{name} error] {error}"))
+        return page
+
+    yield launch
+    for browser in browsers:
+        browser.close()
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:8]
