@@ -254,3 +254,12 @@ def list_audit(
     return [AuditEventPublic.model_validate(event)
             for event in crud.list_audit(session, meeting_id=meeting_id, limit=limit,
                                          offset=offset)]
+
+
+@router.get("/{meeting_id}/quality")
+def get_quality(meeting_id: uuid.UUID, request: Request, user: CurrentUser,
+                session: SessionDep) -> dict[str, Any]:
+    """Connection quality per participant from the SFU's RTCP bookkeeping (host only)."""
+    crud.get_hosted_meeting(session, meeting_id=meeting_id, user=user)
+    quality: dict[str, Any] = request.app.state.sfu.quality(meeting_id)
+    return quality

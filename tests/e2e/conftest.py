@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import uuid
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+browser_log = logging.getLogger("browser")
 SPEECH = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "speech"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -75,8 +77,8 @@ def launch_browser(playwright_driver, tmp_path: Path) -> Iterator[Callable[[Path
         context = browser.new_context(permissions=["microphone", "camera"])
         page = context.new_page()
         name = microphone.stem
-        page.on("console", lambda message: print(f"[{name} console] {message.text}"))
-        page.on("pageerror", lambda error: print(f"[{name} error] {error}"))
+        page.on("console", lambda message: browser_log.info("[%s] %s", name, message.text))
+        page.on("pageerror", lambda error: browser_log.error("[%s] %s", name, error))
         return page
 
     yield launch
