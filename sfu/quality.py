@@ -9,8 +9,8 @@ purpose: the budget is about 9 KB of steady-state bookkeeping for a 10-user meet
 from __future__ import annotations
 
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from array import array
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -36,40 +36,61 @@ class RtcpReport:
     timestamp_ms: int
 
 
-@dataclass(slots=True)
 class UserSession:
-    """One participant in one meeting, as the SFU keeps it (seed 000 DS-01 + DS-03)."""
+    """One participant in one meeting, as the SFU keeps it (seed 000 DS-01 + DS-03).
 
-    user_id: str
-    pc_id: str
-    connection_state: str = "new"
-    tier: Tier = Tier.high
-    updated_ms: int = 0
-    reports: deque[RtcpReport] = field(default_factory=lambda: deque(maxlen=WINDOW))
-    bitrate_kbps: dict[str, float] = field(default_factory=dict)
-    last_bytes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    The last ``WINDOW`` reports live in one flat float array used as a ring (loss,
+    jitter, RTT per report), which keeps a participant's bookkeeping to a few hundred
+    bytes.
+    """
+
+    __slots__ = ("_bytes", "_count", "_head", "_window", "audio_kbps", "connection_state",
+                 "pc_id", "tier", "updated_ms", "user_id", "video_kbps")
+
+    def __init__(self, *, user_id: str, pc_id: str) -> None:
+        self.user_id = user_id
+        self.pc_id = pc_id
+        self.connection_state = "new"
+        self.tier = Tier.high
+        self.updated_ms = 0
+        self.audio_kbps = 0.0
+        self.video_kbps = 0.0
+        self._window = array("f", bytes(4 * 3 * WINDOW))
+        self._head = 0
+        self._count = 0
+        self._bytes: tuple[int, int, int] | None = None  # audio bytes, video bytes, at ms
 
     def add_report(self, report: RtcpReport) -> Tier:
-        self.reports.append(report)
-        self.tier = tier_of(self.reports)
+        offset = 3 * self._head
+        self._window[offset:offset + 3] = array(
+            "f", (report.loss_pct, report.jitter_ms, report.rtt_ms))
+        self._head = (self._head + 1) % WINDOW
+        self._count = min(self._count + 1, WINDOW)
         self.updated_ms = report.timestamp_ms
+        self.tier = tier_of(self.averages()) if self._count else Tier.high
         return self.tier
 
-    def averages(self) -> tuple[float, float, float]:
-        if not self.reports:
-            return 0.0, 0.0, 0.0
-        count = len(self.reports)
-        return (
-            sum(r.loss_pct for r in self.reports) / count,
-            sum(r.jitter_ms for r in self.reports) / count,
-            sum(r.rtt_ms for r in self.reports) / count,
-        )
+    @property
+    def reports(self) -> int:
+        return self._count
 
-    def note_bytes(self, kind: str, total_bytes: int, now_ms: int) -> None:
-        previous = self.last_bytes.get(kind)
-        self.last_bytes[kind] = (total_bytes, now_ms)
-        if previous and now_ms > previous[1]:
-            self.bitrate_kbps[kind] = (total_bytes - previous[0]) * 8 / (now_ms - previous[1])
+    def averages(self) -> tuple[float, float, float]:
+        """Mean loss %, jitter ms and RTT ms over the window."""
+        if not self._count:
+            return 0.0, 0.0, 0.0
+        sums = [0.0, 0.0, 0.0]
+        for index in range(self._count):
+            for field_index in range(3):
+                sums[field_index] += self._window[3 * index + field_index]
+        return sums[0] / self._count, sums[1] / self._count, sums[2] / self._count
+
+    def note_bytes(self, audio_bytes: int, video_bytes: int, now_ms: int) -> None:
+        """Cumulative bytes sent to this participant; bitrates come from the change."""
+        previous, self._bytes = self._bytes, (audio_bytes, video_bytes, now_ms)
+        if previous and now_ms > previous[2]:
+            elapsed = now_ms - previous[2]
+            self.audio_kbps = (audio_bytes - previous[0]) * 8 / elapsed
+            self.video_kbps = (video_bytes - previous[1]) * 8 / elapsed
 
     def metrics(self) -> dict[str, Any]:
         """Seed 001's ConnectionQualityMetrics for this participant."""
@@ -81,23 +102,16 @@ class UserSession:
             "latencyMs": round(rtt, 1),
             "packetLossRate": round(loss, 2),
             "jitterMs": round(jitter, 1),
-            "audioBitrateKbps": round(self.bitrate_kbps.get("audio", 0.0), 1),
-            "videoBitrateKbps": round(self.bitrate_kbps.get("video", 0.0), 1),
-            "bandwidthKbps": round(sum(self.bitrate_kbps.values()), 1),
-            "reports": len(self.reports),
+            "audioBitrateKbps": round(self.audio_kbps, 1),
+            "videoBitrateKbps": round(self.video_kbps, 1),
+            "bandwidthKbps": round(self.audio_kbps + self.video_kbps, 1),
+            "reports": self._count,
             "updatedAt": self.updated_ms,
         }
 
 
-def tier_of(reports: deque[RtcpReport]) -> Tier:
-    if not reports:
-        return Tier.high
-    count = len(reports)
-    averages = (
-        sum(r.loss_pct for r in reports) / count,
-        sum(r.jitter_ms for r in reports) / count,
-        sum(r.rtt_ms for r in reports) / count,
-    )
+def tier_of(averages: tuple[float, float, float]) -> Tier:
+    """The tier for mean (loss %, jitter ms, RTT ms)."""
     if any(value > limit for value, limit in zip(averages, LOW_LIMITS, strict=True)):
         return Tier.low
     if all(value <= limit for value, limit in zip(averages, HIGH_LIMITS, strict=True)):

@@ -232,10 +232,11 @@ async def _collect_stats(peer: Peer) -> None:
     report = report_from_stats(dict(stats))
     if report is not None:
         peer.session.add_report(report)
-    now_ms = int(time.time() * 1000)
+    sent = {"audio": 0, "video": 0}
     for entry in stats.values():
         if getattr(entry, "type", None) == "outbound-rtp":
-            peer.session.note_bytes(entry.kind, entry.bytesSent, now_ms)
+            sent[entry.kind] = sent.get(entry.kind, 0) + entry.bytesSent
+    peer.session.note_bytes(sent["audio"], sent["video"], int(time.time() * 1000))
 
 
 async def _request_keyframe(receiver: RTCRtpReceiver) -> None:
