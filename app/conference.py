@@ -50,7 +50,8 @@ class Connection:
 
     claims: JoinClaims
     websocket: WebSocket
-    outbox: asyncio.Queue[str | None] = field(
+    # text to send, (close code, reason) to close after what is queued, None to stop
+    outbox: asyncio.Queue[str | tuple[int, str] | None] = field(
         default_factory=lambda: asyncio.Queue(maxsize=OUTBOX_LIMIT)
     )
     joined: bool = False
@@ -168,11 +169,14 @@ class Conference:
             return MeetingStatus(crud.get_meeting(session, meeting_id=meeting_id).status)
 
     async def _write(self, connection: Connection) -> None:
-        while (text := await connection.outbox.get()) is not None:
+        while (item := await connection.outbox.get()) is not None:
             if connection.websocket.application_state != WebSocketState.CONNECTED:
                 return
+            if isinstance(item, tuple):
+                await _close(connection.websocket, *item)
+                return
             try:
-                await connection.websocket.send_text(text)
+                await connection.websocket.send_text(item)
             except (WebSocketDisconnect, RuntimeError, OSError):
                 return
 
@@ -461,9 +465,24 @@ class Conference:
         """Send a server event to everyone in a meeting, on every API instance."""
         await self._publish(meeting_id, method, params)
 
+    async def end_meeting(self, meeting_id: uuid.UUID) -> None:
+        """The meeting ended: tell everyone, on every instance, and close their connections."""
+        await self._publish(meeting_id, "MeetingEnded", {"meetingId": str(meeting_id)})
+
+    async def _close_all(self, meeting_id: uuid.UUID, message: dict[str, Any]) -> None:
+        for participant_id, connection in list(self._local.get(meeting_id, {}).items()):
+            connection.send(message)
+            connection.left = True
+            connection.outbox.put_nowait((CLOSE_MEETING_ENDED, "meeting ended")) \
+                if not connection.outbox.full() else None
+            await self._depart(meeting_id, participant_id)
+
     async def _deliver(self, meeting_id: uuid.UUID) -> None:
         async for event in self._rooms.subscribe(str(meeting_id)):
             message = protocol.notification(event["method"], event["params"])
+            if event["method"] == "MeetingEnded":
+                await self._close_all(meeting_id, message)
+                continue
             for participant_id, connection in list(self._local.get(meeting_id, {}).items()):
                 target = str(participant_id)
                 if event.get("to") and event["to"] != target:

@@ -16,6 +16,7 @@ from app.db import create_db_engine
 from app.problems import install_problem_handlers
 from app.rooms import create_room_state
 from app.security import OidcVerifier
+from app.storage import create_object_store
 from sfu import Sfu
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.redis = redis
-        app.state.object_store = None
+        app.state.object_store = create_object_store(settings)
         app.state.oidc = OidcVerifier(settings) if settings.oidc_jwks_url else None
         rooms = create_room_state(settings, redis)
         sfu = Sfu()

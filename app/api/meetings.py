@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlmodel import SQLModel
 
@@ -118,12 +119,15 @@ def update_meeting(
 
 @router.put("/{meeting_id}/end", operation_id="end_meeting_put")
 @router.post("/{meeting_id}/end")
-def end_meeting(meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> MeetingPublic:
+def end_meeting(meeting_id: uuid.UUID, request: Request, user: CurrentUser,
+                session: SessionDep) -> MeetingPublic:
     meeting = crud.get_hosted_meeting(session, meeting_id=meeting_id, user=user, for_update=True)
     if meeting.status in (MeetingStatus.ended, MeetingStatus.cancelled):
         raise MeetingEnded(f"Meeting {meeting_id} has already {meeting.status}")
     crud.end_meeting(session, meeting=meeting)
     crud.add_audit(session, action="meeting.ended", meeting_id=meeting.id, actor_user_id=user.id)
+    session.commit()
+    anyio.from_thread.run(request.app.state.conference.end_meeting, meeting.id)
     return meeting_public(meeting)
 
 

@@ -207,3 +207,17 @@ async def test_quality_is_for_the_host(server: str, http: httpx.Client, host: Ac
     token = pair[2]["token"]
     assert http.get(f"/v1/meetings/{meeting['id']}/quality",
                     headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+async def test_ending_the_meeting_closes_everyone(server: str, http: httpx.Client,
+                                                  host: Account, pair, meeting: dict) -> None:
+    ann, ben, _, _ = pair
+    ended = await asyncio.to_thread(
+        http.post, f"/v1/meetings/{meeting['id']}/end", headers=host.headers)
+    assert ended.status_code == 200
+    assert (await _next(ann, "MeetingEnded"))["meetingId"] == meeting["id"]
+    await _next(ben, "MeetingEnded")
+    for client in (ann, ben):
+        async for _ in client.events():
+            pass
+        assert client.close_code == 4004

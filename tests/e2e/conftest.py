@@ -53,12 +53,14 @@ def channel_wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return wavs
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is not installed: apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
+    # module scope: sync Playwright runs an event loop on this thread while it is open,
+    # and the async tests of other modules need the thread to themselves
     with sync_playwright() as driver:
         yield driver
 
