@@ -1,0 +1,139 @@
+"""Cutting one track's encoded packets into self-contained WebM chunks, without
+re-encoding.
+
+Opus audio and VP8 video packets go into WebM files as they are (PyAV muxes them). A
+chunk is cut once it holds ``chunk_seconds`` of media; a video chunk only at a keyframe,
+so every chunk plays on its own. Timestamps inside a chunk start at zero; where the
+chunk sits on the meeting clock is kept in its ``ChunkFile``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+CLOCK_RATES = {"audio": 48000, "video": 90000}
+# the OpusHead a WebM file must carry for Opus: version 1, 2 channels (WebRTC's Opus is
+# declared stereo), pre-skip 312, 48 kHz, no gain, mapping family 0
+OPUS_HEAD = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 312, 48000, 0, 0)
+AUDIO_FRAME_TICKS = 960  # 20 ms at 48 kHz, the usual WebRTC Opus frame
+
+
+def is_vp8_keyframe(data: bytes) -> bool:
+    return len(data) >= 10 and data[0] & 1 == 0 and data[3:6] == b"\x9d\x01\x2a"
+
+
+def vp8_dimensions(data: bytes) -> tuple[int, int]:
+    width = int.from_bytes(data[6:8], "little") & 0x3FFF
+    height = int.from_bytes(data[8:10], "little") & 0x3FFF
+    return width, height
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkFile:
+    path: Path
+    seq: int
+    start_ms: int
+    duration_ms: int
+    size_bytes: int
+    sha256: str
+
+
+class _OpenChunk:
+    def __init__(self, path: Path, kind: str, first: bytes, first_rtp: int, start_ms: int
+                 ) -> None:
+        self.path = path
+        self.first_rtp = first_rtp
+        self.last_rtp = first_rtp
+        self.start_ms = start_ms
+        self.container = av.open(str(path), "w", format="webm")
+        self.stream: av.stream.Stream
+        if kind == "audio":
+            audio = self.container.add_stream("libopus", rate=48000)
+            audio.codec_context.layout = "stereo"
+            audio.codec_context.extradata = OPUS_HEAD
+            self.stream = audio
+        else:
+            video = self.container.add_stream("libvpx", rate=30)
+            video.codec_context.width, video.codec_context.height = vp8_dimensions(first)
+            self.stream = video
+        self.time_base = Fraction(1, CLOCK_RATES[kind])
+        self.stream.time_base = self.time_base
+
+    def write(self, data: bytes, extended_rtp: int, keyframe: bool) -> None:
+        packet = av.Packet(data)
+        packet.pts = packet.dts = extended_rtp - self.first_rtp
+        packet.time_base = self.time_base
+        packet.is_keyframe = keyframe
+        packet.stream = self.stream
+        self.container.mux(packet)
+        self.last_rtp = max(self.last_rtp, extended_rtp)
+
+    def ticks(self) -> int:
+        return self.last_rtp - self.first_rtp
+
+
+class ChunkWriter:
+    """Writes one track's chunks into ``directory`` as ``{seq:06d}.webm``."""
+
+    def __init__(self, *, kind: str, directory: Path, chunk_seconds: float, first_seq: int = 0
+                 ) -> None:
+        if kind not in CLOCK_RATES:
+            raise ValueError(f"unknown kind {kind!r}")
+        self.kind = kind
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._rate = CLOCK_RATES[kind]
+        self._chunk_ticks = round(chunk_seconds * self._rate)
+        self._seq = first_seq
+        self._open: _OpenChunk | None = None
+        self._frame_ticks = AUDIO_FRAME_TICKS if kind == "audio" else self._rate // 30
+
+    def write(self, data: bytes, extended_rtp: int, meeting_ms: int) -> ChunkFile | None:
+        """Add one packet; return the chunk it closed, if any."""
+        keyframe = self.kind == "audio" or is_vp8_keyframe(data)
+        closed = None
+        if self._open is not None and self._due(extended_rtp, keyframe):
+            closed = self._close()
+        if self._open is None:
+            if not keyframe:
+                return closed  # video waits for a keyframe to start a chunk
+            path = self.directory / f"{self._seq:06d}.webm.part"
+            self._open = _OpenChunk(path, self.kind, data, extended_rtp, meeting_ms)
+        if extended_rtp >= self._open.first_rtp:
+            self._open.write(data, extended_rtp, keyframe)
+        return closed
+
+    def _due(self, extended_rtp: int, keyframe: bool) -> bool:
+        assert self._open is not None
+        return extended_rtp - self._open.first_rtp >= self._chunk_ticks and keyframe
+
+    def _close(self) -> ChunkFile:
+        chunk, self._open = self._open, None
+        assert chunk is not None
+        chunk.container.close()
+        final = chunk.path.with_suffix("")  # drop ".part": the file is complete
+        chunk.path.rename(final)
+        data = final.read_bytes()
+        self._seq += 1
+        return ChunkFile(
+            path=final,
+            seq=self._seq - 1,
+            start_ms=chunk.start_ms,
+            duration_ms=round((chunk.ticks() + self._frame_ticks) * 1000 / self._rate),
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+
+    def close(self) -> ChunkFile | None:
+        """Finish the open chunk, if there is one."""
+        return self._close() if self._open is not None else None
+
+    @property
+    def next_seq(self) -> int:
+        return self._seq
