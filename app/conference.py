@@ -22,7 +22,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy.engine import Engine
 from starlette.websockets import WebSocketState
 
-from app import crud
+from app import crud, recordings
 from app.config import Settings
 from app.db import session_scope
 from app.exceptions import InvalidToken, MeetingEnded, NotFound, TokenExpired
@@ -86,6 +86,9 @@ class Conference:
         self._local: dict[uuid.UUID, dict[uuid.UUID, Connection]] = {}
         self._subscriptions: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._grace: dict[uuid.UUID, asyncio.Task[None]] = {}
+        # meeting -> participants whose latest recording answer is yes (the recorder's
+        # receive policy: the SFU sends the recorder nobody else)
+        self._recording_consent: dict[uuid.UUID, frozenset[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._handlers: dict[str, Handler] = {
@@ -239,8 +242,12 @@ class Conference:
         await asyncio.to_thread(self._set_connection_state, participant_id,
                                 ConnectionState.connected)
         if not reclaimed:
-            await self._sfu.join(meeting_id, participant_id,
-                                 on_offer=self._offer_sender(connection))
+            await self._refresh_consent(meeting_id)
+            recorder = connection.claims.role is Role.recorder
+            await self._sfu.join(
+                meeting_id, participant_id, on_offer=self._offer_sender(connection),
+                publishes=not recorder,
+                receives=self._consent_policy(meeting_id) if recorder else None)
         room = str(meeting_id)
         participants = await self._rooms.participants(room)
         return {
@@ -282,6 +289,24 @@ class Conference:
         if grace is not None:
             grace.cancel()
         return await self._rooms.reclaim(str(connection.meeting_id), str(participant_id))
+
+    def _consent_policy(self, meeting_id: uuid.UUID) -> Callable[[str], bool]:
+        def consented(publisher_id: str) -> bool:
+            return publisher_id in self._recording_consent.get(meeting_id, frozenset())
+
+        return consented
+
+    async def _refresh_consent(self, meeting_id: uuid.UUID) -> None:
+        """Reload who consented to recording, and apply it to the meeting's recorders."""
+        consenting = await asyncio.to_thread(self._load_consent, meeting_id)
+        self._recording_consent[meeting_id] = frozenset(str(pid) for pid in consenting)
+        for participant_id, connection in self._local.get(meeting_id, {}).items():
+            if connection.claims.role is Role.recorder and connection.joined:
+                self._sfu.refresh_subscriptions(meeting_id, participant_id)
+
+    def _load_consent(self, meeting_id: uuid.UUID) -> list[uuid.UUID]:
+        with session_scope(self._engine) as session:
+            return list(recordings.recording_consent(session, meeting_id=meeting_id))
 
     def _capacity(self, meeting_id: uuid.UUID) -> int:
         with session_scope(self._engine) as session:
@@ -444,6 +469,7 @@ class Conference:
         if self._local.get(meeting_id):
             return
         self._local.pop(meeting_id, None)
+        self._recording_consent.pop(meeting_id, None)
         task = self._subscriptions.pop(meeting_id, None)
         if task is not None:
             task.cancel()
@@ -483,6 +509,8 @@ class Conference:
             if event["method"] == "MeetingEnded":
                 await self._close_all(meeting_id, message)
                 continue
+            if event["method"] == "ConsentChanged":
+                await self._refresh_consent(meeting_id)
             for participant_id, connection in list(self._local.get(meeting_id, {}).items()):
                 target = str(participant_id)
                 if event.get("to") and event["to"] != target:

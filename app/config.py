@@ -87,6 +87,11 @@ class Settings(BaseSettings):
 
     # --- recording -------------------------------------------------------------------
     recording_chunk_seconds: float = Field(default=10.0, gt=0)
+    recorder_embedded: bool = True
+    recorder_signal_url: str | None = None
+    recorder_spool_dir: Path | None = None
+    recorder_lease_seconds: float = Field(default=15.0, ge=2)
+    recorder_poll_seconds: float = Field(default=1.0, gt=0)
 
     # --- transcription ---------------------------------------------------------------
     whisper_model_path: Path | None = None
@@ -132,6 +137,18 @@ class Settings(BaseSettings):
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
             return url
         return f"sqlite:///{self.data_dir / 'verbatim.db'}"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.recorder_spool_dir or self.data_dir / "spool"
+
+    @property
+    def signal_url(self) -> str:
+        """Where a recorder reaches the signaling WebSocket."""
+        if self.recorder_signal_url:
+            return self.recorder_signal_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"ws://{host}:{self.port}/v1/signal"
 
     @property
     def objects_dir(self) -> Path:

@@ -381,6 +381,21 @@ def join_meeting(
     return participant
 
 
+def add_recorder(session: Session, *, meeting: Meeting) -> Participant:
+    """The silent participant: no seat, no consent of its own, hidden from lists."""
+    if meeting.status in (MeetingStatus.ended, MeetingStatus.cancelled):
+        raise MeetingEnded(f"Meeting {meeting.id} has {meeting.status}")
+    participant = Participant(
+        meeting_id=meeting.id,
+        session_id=_current_session(session, meeting=meeting, now=utcnow()).id,
+        display_name="Verbatim recorder",
+        role=Role.recorder,
+    )
+    session.add(participant)
+    session.flush()
+    return participant
+
+
 def get_participant(
     session: Session, *, participant_id: uuid.UUID, meeting_id: uuid.UUID
 ) -> Participant:
@@ -405,9 +420,10 @@ def leave_meeting(session: Session, *, participant: Participant) -> bool:
 
 
 def list_participants(session: Session, *, meeting_id: uuid.UUID) -> Sequence[Participant]:
+    """Everyone who joined, except the recorder, which is never listed."""
     return session.exec(
         select(Participant)
-        .where(Participant.meeting_id == meeting_id)
+        .where(Participant.meeting_id == meeting_id, col(Participant.role) != Role.recorder)
         .order_by(col(Participant.joined_at))
     ).all()
 

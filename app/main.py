@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from app.api import health, meetings, pages, signal, transcripts, users
+from app.api import health, meetings, pages, recordings, signal, transcripts, users
 from app.conference import Conference
 from app.config import Settings
 from app.db import create_db_engine
@@ -17,6 +17,7 @@ from app.problems import install_problem_handlers
 from app.rooms import create_room_state
 from app.security import OidcVerifier
 from app.storage import create_object_store
+from recorder.service import RecorderService
 from sfu import Sfu
 
 logger = logging.getLogger(__name__)
@@ -38,11 +39,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sfu = Sfu()
         conference = Conference(settings=settings, engine=engine, rooms=rooms, sfu=sfu)
         app.state.rooms, app.state.sfu, app.state.conference = rooms, sfu, conference
+        recorder = None
+        if settings.recorder_embedded:
+            recorder = RecorderService(settings=settings, engine=engine,
+                                       store=app.state.object_store)
+            await recorder.start()
+        app.state.recorder = recorder
         logger.info("verbatim API ready (env=%s, database=%s)", settings.env,
                     engine.url.get_backend_name())
         try:
             yield
         finally:
+            if recorder is not None:
+                await recorder.aclose()
             await conference.aclose()
             await sfu.close()
             await rooms.aclose()
@@ -62,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(transcripts.router)
     app.include_router(signal.router)
+    app.include_router(recordings.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files, name="static")
     return app

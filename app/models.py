@@ -411,6 +411,8 @@ class Recording(SQLModel, table=True):
     duration_ms: int | None = None
     size_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
     error: str | None = Field(default=None, sa_type=sa.Text)
+    recorder_id: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _optional_timestamp()
     started_at: datetime = _timestamp()
     ended_at: datetime | None = _optional_timestamp()
     created_at: datetime = _timestamp()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import Session, col, func, select
 
@@ -259,3 +260,68 @@ def mark_deleted(session: Session, *, recording: Recording) -> list[str]:
             session.delete(row)
     session.add(recording)
     return keys
+
+
+# --------------------------------------------------------------------------- recorders
+
+
+def stop_open(session: Session, *, meeting_id: uuid.UUID) -> list[Recording]:
+    """The meeting ended: every recording still running goes to ``stopping``."""
+    stopped = []
+    for recording in session.exec(
+        select(Recording).where(Recording.meeting_id == meeting_id,
+                                Recording.status == RecordingStatus.recording)
+    ):
+        stop_recording(session, recording=recording)
+        stopped.append(recording)
+    return stopped
+
+
+def claim(session: Session, *, recording_id: uuid.UUID, recorder_id: str,
+          lease_seconds: float) -> bool:
+    """Take (or renew) the lease on a recording; False if another recorder holds it."""
+    now = utcnow()
+    table = Recording.__table__  # type: ignore[attr-defined]
+    result = session.execute(
+        table.update()
+        .where(table.c.id == recording_id,
+               table.c.status.in_([s.value for s in OPEN]),
+               (table.c.recorder_id.is_(None)) | (table.c.recorder_id == recorder_id)
+               | (table.c.lease_until < now))
+        .values(recorder_id=recorder_id, lease_until=now + timedelta(seconds=lease_seconds))
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release(session: Session, *, recording_id: uuid.UUID, recorder_id: str) -> None:
+    recording = session.get(Recording, recording_id)
+    if recording is not None and recording.recorder_id == recorder_id:
+        recording.recorder_id = None
+        recording.lease_until = None
+        session.add(recording)
+
+
+def open_recordings(session: Session) -> Sequence[Recording]:
+    return session.exec(select(Recording).where(col(Recording.status).in_(OPEN))).all()
+
+
+def track_progress(session: Session, *, track_id: uuid.UUID) -> tuple[int, int | None]:
+    """The next chunk number of a track, and where its last chunk ended (meeting ms)."""
+    last = session.exec(
+        select(RecordingChunk)
+        .where(RecordingChunk.track_id == track_id)
+        .order_by(col(RecordingChunk.seq).desc())
+    ).first()
+    if last is None:
+        return 0, None
+    return last.seq + 1, last.start_ms + last.duration_ms
+
+
+def mark_uploaded(session: Session, *, track_id: uuid.UUID, seq: int) -> None:
+    chunk = session.exec(
+        select(RecordingChunk).where(RecordingChunk.track_id == track_id,
+                                     RecordingChunk.seq == seq)
+    ).first()
+    if chunk is not None and chunk.uploaded_at is None:
+        chunk.uploaded_at = utcnow()
+        session.add(chunk)

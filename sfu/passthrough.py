@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import queue
 from fractions import Fraction
+from collections.abc import Callable
 from typing import Any
 
 import av
 from aiortc import RTCRtpReceiver
+from aiortc.rtp import RtcpSrPacket
 
 _QUEUE_ATTRIBUTE = "_RTCRtpReceiver__decoder_queue"
 
@@ -58,3 +60,16 @@ def install_passthrough(receiver: RTCRtpReceiver) -> None:
 
 def is_passthrough(receiver: RTCRtpReceiver) -> bool:
     return isinstance(getattr(receiver, _QUEUE_ATTRIBUTE, None), PacketQueue)
+
+
+def on_sender_reports(receiver: RTCRtpReceiver, callback: Callable[[int, int], None]) -> None:
+    """Call ``callback(ntp_timestamp, rtp_timestamp)`` for each RTCP sender report the
+    receiver gets: the sender's wall clock for a point of the stream."""
+    original = receiver._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        if isinstance(packet, RtcpSrPacket):
+            callback(packet.sender_info.ntp_timestamp, packet.sender_info.rtp_timestamp)
+        await original(packet)
+
+    receiver._handle_rtcp_packet = handle  # type: ignore[method-assign]

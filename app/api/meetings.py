@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
-from app import crud
+from app import crud, recordings
 from app.config import Settings
 from app.deps import CurrentUser, JoinClaimsDep, OptionalUser, SessionDep, SettingsDep
 from app.exceptions import Forbidden, MeetingEnded
@@ -125,6 +125,7 @@ def end_meeting(meeting_id: uuid.UUID, request: Request, user: CurrentUser,
     if meeting.status in (MeetingStatus.ended, MeetingStatus.cancelled):
         raise MeetingEnded(f"Meeting {meeting_id} has already {meeting.status}")
     crud.end_meeting(session, meeting=meeting)
+    recordings.stop_open(session, meeting_id=meeting.id)
     crud.add_audit(session, action="meeting.ended", meeting_id=meeting.id, actor_user_id=user.id)
     session.commit()
     anyio.from_thread.run(request.app.state.conference.end_meeting, meeting.id)
@@ -165,6 +166,9 @@ def join_meeting(
     participant = crud.join_meeting(
         session, meeting=meeting, user=user, request=data, client_info=client_info(request)
     )
+    if meeting.auto_record and recordings.active_recording(session, meeting_id=meeting.id
+                                                            ) is None:
+        _auto_record(request, session, meeting)
     crud.add_audit(session, action="participant.joined", meeting_id=meeting.id,
                    actor_user_id=user.id if user else None,
                    actor_participant_id=participant.id,
@@ -187,6 +191,19 @@ def join_meeting(
         ice_servers=ice_servers(settings, participant_id=participant.id),
         signal_url=signal_url,
     )
+
+
+def _auto_record(request: Request, session: Session, meeting: Meeting) -> None:
+    store = request.app.state.object_store
+    recording = recordings.start_recording(session, meeting=meeting, user=None,
+                                           storage_backend=store.backend,
+                                           storage_bucket=store.bucket)
+    crud.add_audit(session, action="recording.started", meeting_id=meeting.id,
+                   details={"recording_id": str(recording.id), "auto": True})
+    session.commit()
+    anyio.from_thread.run(request.app.state.rooms.set_recording, str(meeting.id), True)
+    anyio.from_thread.run(request.app.state.conference.publish, meeting.id,
+                          "RecordingStarted", {"recordingId": str(recording.id)})
 
 
 def _own_meeting(claims: JoinClaimsDep, meeting_id: uuid.UUID) -> None:
@@ -234,6 +251,10 @@ def record_consent(
     crud.add_audit(session, action="consent.recorded", meeting_id=meeting_id,
                    actor_user_id=claims.user_id, actor_participant_id=participant.id,
                    details={row.consent_type: row.accepted for row in rows})
+    session.commit()
+    anyio.from_thread.run(request.app.state.conference.publish, meeting_id, "ConsentChanged",
+                          {"participantId": str(participant.id),
+                           "consent": {row.consent_type: row.accepted for row in rows}})
     return [ConsentLogPublic.model_validate(row) for row in rows]
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import anyio
 from fastapi import APIRouter, Request, Response, status
-from sqlmodel import SQLModel
+from fastapi.responses import RedirectResponse, StreamingResponse
+from sqlmodel import Session, SQLModel
 
-from app import crud, recordings
-from app.deps import CurrentUser, SessionDep, SettingsDep
-from app.models import Recording, RecordingStatus
+from app import crud, media, recordings
+from app.deps import CurrentUser, SessionDep
+from app.exceptions import Conflict, NotFound
+from app.models import Recording, RecordingChunk, RecordingStatus, User
+from app.storage import ObjectStore
 
 router = APIRouter(tags=["recordings"])
 
@@ -66,31 +70,53 @@ def recording_public(recording: Recording) -> RecordingPublic:
     return RecordingPublic.model_validate(recording)
 
 
-async def _announce(request: Request, meeting_id: uuid.UUID, method: str,
-                    recording: Recording) -> None:
-    conference = getattr(request.app.state, "conference", None)
-    if conference is not None:
-        await conference.publish(meeting_id, method, {"recordingId": str(recording.id)})
+def _announce(request: Request, meeting_id: uuid.UUID, method: str, recording: Recording
+              ) -> None:
+    """Tell everyone in the meeting (from a worker thread: these endpoints are sync)."""
+    state = request.app.state
+    anyio.from_thread.run(state.rooms.set_recording, str(meeting_id),
+                          method == "RecordingStarted")
+    anyio.from_thread.run(state.conference.publish, meeting_id, method,
+                          {"recordingId": str(recording.id)})
 
 
 @router.post("/v1/meetings/{meeting_id}/recordings", status_code=status.HTTP_201_CREATED)
-async def start_recording(
-    meeting_id: uuid.UUID, request: Request, user: CurrentUser, settings: SettingsDep
-) -> RecordingPublic:
-    """Start recording (host or co-host). Everyone in the meeting gets RecordingStarted."""
-    recording = await request.app.state.recorders.start(meeting_id=meeting_id, user=user)
-    await _announce(request, meeting_id, "RecordingStarted", recording)
+def start_recording(meeting_id: uuid.UUID, request: Request, user: CurrentUser,
+                    session: SessionDep) -> RecordingPublic:
+    """Start recording (host or co-host); everyone gets RecordingStarted and a recorder
+    joins within a second or so."""
+    meeting = crud.get_hosted_meeting(session, meeting_id=meeting_id, user=user,
+                                      for_update=True)
+    store = request.app.state.object_store
+    recording = recordings.start_recording(session, meeting=meeting, user=user,
+                                           storage_backend=store.backend,
+                                           storage_bucket=store.bucket)
+    crud.add_audit(session, action="recording.started", meeting_id=meeting_id,
+                   actor_user_id=user.id, details={"recording_id": str(recording.id)})
+    session.commit()
+    _announce(request, meeting_id, "RecordingStarted", recording)
     return recording_public(recording)
 
 
 @router.post("/v1/meetings/{meeting_id}/recordings/{recording_id}/stop")
-async def stop_recording(
-    meeting_id: uuid.UUID, recording_id: uuid.UUID, request: Request, user: CurrentUser
-) -> RecordingPublic:
-    recording = await request.app.state.recorders.stop(
-        meeting_id=meeting_id, recording_id=recording_id, user=user)
-    await _announce(request, meeting_id, "RecordingStopped", recording)
+def stop_recording(meeting_id: uuid.UUID, recording_id: uuid.UUID, request: Request,
+                   user: CurrentUser, session: SessionDep) -> RecordingPublic:
+    crud.get_hosted_meeting(session, meeting_id=meeting_id, user=user)
+    recording = _recording_of(session, meeting_id, recording_id)
+    recordings.stop_recording(session, recording=recording)
+    crud.add_audit(session, action="recording.stopped", meeting_id=meeting_id,
+                   actor_user_id=user.id, details={"recording_id": str(recording.id)})
+    session.commit()
+    _announce(request, meeting_id, "RecordingStopped", recording)
     return recording_public(recording)
+
+
+def _recording_of(session: Session, meeting_id: uuid.UUID, recording_id: uuid.UUID
+                  ) -> Recording:
+    recording = recordings.get_recording(session, recording_id=recording_id)
+    if recording.meeting_id != meeting_id:
+        raise NotFound(f"Recording {recording_id} not found")
+    return recording
 
 
 @router.get("/v1/meetings/{meeting_id}/recordings")
@@ -101,11 +127,16 @@ def list_recordings(
     return [recording_public(r) for r in recordings.list_recordings(session, meeting_id=meeting_id)]
 
 
+def _visible_recording(session: Session, recording_id: uuid.UUID, user: User) -> Recording:
+    recording = recordings.get_recording(session, recording_id=recording_id)
+    crud.get_visible_meeting(session, meeting_id=recording.meeting_id, user=user)
+    return recording
+
+
 @router.get("/v1/recordings/{recording_id}")
 def get_recording(recording_id: uuid.UUID, user: CurrentUser, session: SessionDep
                   ) -> RecordingDetail:
-    recording = recordings.get_recording(session, recording_id=recording_id)
-    crud.get_visible_meeting(session, meeting_id=recording.meeting_id, user=user)
+    recording = _visible_recording(session, recording_id, user)
     manifest = recordings.manifest(session, recording_id=recording_id)
     return RecordingDetail.model_validate(recording, update={
         "tracks": [TrackPublic.model_validate(t) for t in manifest.tracks],
@@ -114,9 +145,51 @@ def get_recording(recording_id: uuid.UUID, user: CurrentUser, session: SessionDe
     })
 
 
+@router.get("/v1/recordings/{recording_id}/chunks/{chunk_id}", response_model=None,
+            responses={200: {"content": {"video/webm": {}}}, 307: {}})
+def download_chunk(recording_id: uuid.UUID, chunk_id: uuid.UUID, request: Request,
+                   user: CurrentUser, session: SessionDep) -> Response:
+    """One chunk: a redirect to a presigned URL on S3, streamed from the local store."""
+    _visible_recording(session, recording_id, user)
+    chunk = session.get(RecordingChunk, chunk_id)
+    if chunk is None or chunk.recording_id != recording_id or chunk.uploaded_at is None:
+        raise NotFound(f"Chunk {chunk_id} not found (or not uploaded yet)")
+    store: ObjectStore = request.app.state.object_store
+    url = store.url_for(chunk.storage_key)
+    if url is not None:
+        return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    return StreamingResponse(store.iter_chunks(chunk.storage_key), media_type="video/webm",
+                             headers={"content-length": str(chunk.size_bytes)})
+
+
+@router.get("/v1/recordings/{recording_id}/tracks/{track_id}", response_model=None,
+            responses={200: {"content": {"video/webm": {}}}})
+def download_track(recording_id: uuid.UUID, track_id: uuid.UUID, request: Request,
+                   user: CurrentUser, session: SessionDep) -> Response:
+    """A whole track: its chunks joined in order by FFmpeg, without re-encoding."""
+    _visible_recording(session, recording_id, user)
+    chunks = [c for c in recordings.manifest(session, recording_id=recording_id).chunks
+              if c.track_id == track_id and c.uploaded_at is not None]
+    if not chunks:
+        raise NotFound(f"Track {track_id} has no uploaded chunks")
+    store: ObjectStore = request.app.state.object_store
+    return StreamingResponse(media.join_chunks(store, [c.storage_key for c in chunks]),
+                             media_type="video/webm")
+
+
 @router.delete("/v1/recordings/{recording_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_recording(recording_id: uuid.UUID, request: Request, user: CurrentUser
-                           ) -> Response:
-    """Delete a recording's objects and manifest (host or co-host); the audit trail says so."""
-    await request.app.state.recorders.delete(recording_id=recording_id, user=user)
+def delete_recording(recording_id: uuid.UUID, request: Request, user: CurrentUser,
+                     session: SessionDep) -> Response:
+    """Delete a recording's objects and manifest (host or co-host); audited."""
+    recording = recordings.get_recording(session, recording_id=recording_id)
+    crud.get_hosted_meeting(session, meeting_id=recording.meeting_id, user=user)
+    if recording.status in recordings.OPEN:
+        raise Conflict("Stop the recording before deleting it")
+    keys = recordings.mark_deleted(session, recording=recording)
+    store: ObjectStore = request.app.state.object_store
+    removed = store.delete_prefix(recording.storage_prefix)
+    crud.add_audit(session, action="recording.deleted", meeting_id=recording.meeting_id,
+                   actor_user_id=user.id,
+                   details={"recording_id": str(recording_id), "chunks": len(keys),
+                            "objects_removed": removed, "prefix": recording.storage_prefix})
     return Response(status_code=status.HTTP_204_NO_CONTENT)

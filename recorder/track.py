@@ -1,0 +1,123 @@
+"""Recording one participant's audio or video track: packets in, chunks and gaps out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from recorder.chunks import CLOCK_RATES, ChunkFile, ChunkWriter
+from recorder.rtpclock import MediaClock
+from recorder.tap import OpusTap
+
+logger = logging.getLogger(__name__)
+
+# a jump in RTP time larger than this is a gap (loss, a paused sender), not jitter
+GAP_SECONDS = {"audio": 0.5, "video": 2.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    start_ms: int
+    end_ms: int
+    reason: str
+
+
+ChunkDone = Callable[[ChunkFile], Awaitable[None]]
+GapFound = Callable[[Gap], Awaitable[None]]
+
+
+class TrackRecorder:
+    def __init__(
+        self,
+        *,
+        track: MediaStreamTrack,
+        track_id: uuid.UUID,
+        clock: MediaClock,
+        directory: Path,
+        chunk_seconds: float,
+        first_seq: int,
+        resume_from_ms: int | None,
+        on_chunk: ChunkDone,
+        on_gap: GapFound,
+        tap: OpusTap | None = None,
+    ) -> None:
+        self.track = track
+        self.track_id = track_id
+        self.kind = track.kind
+        self.clock = clock
+        self._writer = ChunkWriter(kind=self.kind, directory=directory,
+                                   chunk_seconds=chunk_seconds, first_seq=first_seq)
+        self._resume_from_ms = resume_from_ms
+        self._on_chunk = on_chunk
+        self._on_gap = on_gap
+        self._tap = tap
+        self._gap_ticks = round(GAP_SECONDS[self.kind] * CLOCK_RATES[self.kind])
+        self._last_rtp: int | None = None
+        self.last_ms: int | None = None
+        self.packets = 0
+
+    async def run(self) -> None:
+        """Record until the track ends; then close the last chunk."""
+        try:
+            while True:
+                packet = await self.track.recv()
+                if isinstance(packet, av.Packet):
+                    await self._packet(packet)
+        except MediaStreamError:
+            logger.info("track %s (%s) ended after %d packets", self.track_id, self.kind,
+                        self.packets)
+        finally:
+            await self._finish()
+
+    async def _packet(self, packet: av.Packet) -> None:
+        assert packet.pts is not None
+        extended = self.clock.extend(packet.pts)
+        self.clock.on_packet(extended, time.time())
+        meeting_ms = self.clock.meeting_ms(extended)
+        data = bytes(packet)
+        self.packets += 1
+        if self._last_rtp is None:
+            await self._resumed(meeting_ms)
+        elif extended - self._last_rtp > self._gap_ticks:
+            await self._gap(meeting_ms, "no-media")
+        if self._last_rtp is None or extended > self._last_rtp:
+            self._last_rtp = extended
+        closed = self._writer.write(data, extended, meeting_ms)
+        self.last_ms = meeting_ms
+        if closed is not None:
+            await self._on_chunk(closed)
+        if self._tap is not None:
+            self._tap.push(data, meeting_ms)
+
+    async def _resumed(self, meeting_ms: int) -> None:
+        """The first packet: if this track was recorded before (recorder restart,
+        consent given again, rejoin), the time in between is a gap."""
+        if self._resume_from_ms is not None and meeting_ms - self._resume_from_ms > 100:
+            await self._on_gap(Gap(self._resume_from_ms, meeting_ms, "interrupted"))
+
+    async def _gap(self, meeting_ms: int, reason: str) -> None:
+        closed = self._writer.close()  # chunks stay contiguous: a gap ends a chunk
+        if closed is not None:
+            await self._on_chunk(closed)
+        if self.last_ms is not None:
+            await self._on_gap(Gap(self.last_ms, meeting_ms, reason))
+
+    async def _finish(self) -> None:
+        closed = await asyncio.to_thread(self._writer.close)
+        if closed is not None:
+            await self._on_chunk(closed)
+        if self._tap is not None:
+            self._tap.close()
+
+    @property
+    def next_seq(self) -> int:
+        return self._writer.next_seq
