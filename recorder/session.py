@@ -20,6 +20,7 @@ from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from sqlalchemy.engine import Engine
@@ -105,16 +106,24 @@ class RecorderSession:
         await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"],
                                                                   type="offer"))
         for transceiver in self._pc.getTransceivers():
-            if transceiver.mid is None or transceiver.mid in self._clocks:
-                continue
-            transceiver.direction = "recvonly"
+            if transceiver.mid is not None:
+                transceiver.direction = "recvonly"
+                self._clock_for(transceiver)
+        await self._pc.setLocalDescription(await self._pc.createAnswer())
+        await self._signal.notify("SendAnswer", {"sdp": self._pc.localDescription.sdp})
+
+    def _clock_for(self, transceiver: RTCRtpTransceiver) -> MediaClock:
+        """The transceiver's meeting clock; on first sight, also make its receiver yield
+        packets and feed the clock its sender reports (before the receiver starts)."""
+        assert transceiver.mid is not None
+        clock = self._clocks.get(transceiver.mid)
+        if clock is None:
             install_passthrough(transceiver.receiver)
             clock = MediaClock(clock_rate=CLOCK_RATES[transceiver.kind],
                                meeting_start_unix=self._meeting_start)
-            self._clocks[transceiver.mid] = clock
             on_sender_reports(transceiver.receiver, clock.on_sender_report)
-        await self._pc.setLocalDescription(await self._pc.createAnswer())
-        await self._signal.notify("SendAnswer", {"sdp": self._pc.localDescription.sdp})
+            self._clocks[transceiver.mid] = clock
+        return clock
 
     # ----------------------------------------------------------------------- tracks
 
@@ -125,7 +134,7 @@ class RecorderSession:
             logger.warning("meeting %s: a track the SFU did not describe", self.meeting_id)
             return
         participant_id = uuid.UUID(self._tracks[transceiver.mid])
-        self._spawn(self._record(track, participant_id, self._clocks[transceiver.mid]),
+        self._spawn(self._record(track, participant_id, self._clock_for(transceiver)),
                     f"record-{participant_id}-{track.kind}")
 
     async def _record(self, track: MediaStreamTrack, participant_id: uuid.UUID,

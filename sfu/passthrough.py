@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import queue
-from fractions import Fraction
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import av

@@ -7,6 +7,7 @@ PostgreSQL and Redis are the real servers on loopback (``VERBATIM_TEST_POSTGRES_
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("VERBATIM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+SPEECH = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "speech"
 
 
 def fresh_postgres_database(name: str) -> str:
@@ -94,6 +96,31 @@ def server(settings: Settings) -> Iterator[str]:
 
     with serve_in_thread(create_app(settings)) as base_url:
         yield base_url
+
+
+def speech_file(name: str) -> Path:
+    path = SPEECH / name
+    if not path.exists():
+        pytest.skip(f"speech clip {path} is missing (shared/testdata is not beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def channel_wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The two speakers of stereo_diarization.wav as mono 16-bit WAVs (Chromium's fake mic)."""
+    source = speech_file("stereo_diarization.wav")
+    out = tmp_path_factory.mktemp("wav")
+    wavs = {}
+    for name, channel in (("left", "FL"), ("right", "FR")):
+        target = out / f"{name}.wav"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-i", str(source), "-filter_complex",
+             f"[0:a]pan=mono|c0={channel}[a]", "-map", "[a]", "-ar", "48000",
+             "-acodec", "pcm_s16le", str(target)],
+            check=True, timeout=60,
+        )
+        wavs[name] = target
+    return wavs
 
 
 def unique_email() -> str:

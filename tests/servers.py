@@ -12,8 +12,9 @@ import uvicorn
 
 
 @contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1", timeout: float = 20.0) -> Iterator[str]:
-    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on",
+def serve_in_thread(app: Any, host: str = "127.0.0.1", timeout: float = 20.0,
+                    port: int = 0) -> Iterator[str]:
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                             ws="websockets-sansio")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +11,6 @@ from pathlib import Path
 import pytest
 
 browser_log = logging.getLogger("browser")
-SPEECH = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "speech"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -26,31 +24,6 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]
-
-
-def speech_file(name: str) -> Path:
-    path = SPEECH / name
-    if not path.exists():
-        pytest.skip(f"speech clip {path} is missing (shared/testdata is not beside the repo)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def channel_wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The two speakers of stereo_diarization.wav as mono 16-bit WAVs (Chromium's fake mic)."""
-    source = speech_file("stereo_diarization.wav")
-    out = tmp_path_factory.mktemp("wav")
-    wavs = {}
-    for name, channel in (("left", "FL"), ("right", "FR")):
-        target = out / f"{name}.wav"
-        subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", "-i", str(source), "-filter_complex",
-             f"[0:a]pan=mono|c0={channel}[a]", "-map", "[a]", "-ar", "48000",
-             "-acodec", "pcm_s16le", str(target)],
-            check=True, timeout=60,
-        )
-        wavs[name] = target
-    return wavs
 
 
 @pytest.fixture(scope="module")

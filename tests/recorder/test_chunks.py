@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from recorder.chunks import ChunkWriter, is_vp8_keyframe
-from tests.e2e.conftest import speech_file
+from tests.conftest import speech_file
 
 
 def _probe(path: Path) -> dict:

@@ -1,0 +1,130 @@
+"""Recording a real meeting: Python participants over signaling and WebRTC, the embedded
+recorder, and a real S3 API server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app import crud
+from app.config import Settings
+from app.db import create_db_engine, session_scope
+from app.main import create_app
+from app.storage import S3ObjectStore
+from tests.conftest import TEST_SECRET, unique_email
+from tests.participants import PythonParticipant
+from tests.s3server import ACCESS_KEY, SECRET_KEY, free_port, s3_server
+from tests.servers import serve_in_thread
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def recording_server(migrated_sqlite_url: str, tmp_path: Path
+                     ) -> Iterator[tuple[str, dict[str, str], S3ObjectStore]]:
+    from tests.conftest import _empty_tables
+
+    _empty_tables(migrated_sqlite_url)
+    port = free_port()
+    with s3_server() as endpoint:
+        settings = Settings(
+            env="test", data_dir=tmp_path, database_url=migrated_sqlite_url,
+            secret_key=TEST_SECRET, port=port, storage_backend="s3",
+            s3_endpoint_url=endpoint, s3_bucket=f"rec-{uuid.uuid4().hex[:8]}",
+            s3_access_key_id=ACCESS_KEY, s3_secret_access_key=SECRET_KEY,
+            s3_addressing_style="path", recording_chunk_seconds=2.0)
+        store = S3ObjectStore(settings)
+        store.ensure_bucket()
+        engine = create_db_engine(settings)
+        with session_scope(engine) as session:
+            user = crud.create_user(session, email=unique_email(), display_name="Host")
+            _, key = crud.create_api_key(session, user=user)
+        engine.dispose()
+        with serve_in_thread(create_app(settings), port=port) as url:
+            yield url, {"X-API-Key": key}, store
+
+
+def _probe_seconds(data: bytes) -> float:
+    with tempfile.NamedTemporaryFile(suffix=".webm") as handle:
+        handle.write(data)
+        handle.flush()
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
+                              "-of", "csv=p=0", handle.name], capture_output=True, text=True,
+                             check=True, timeout=30)
+    return float(out.stdout.strip())
+
+
+async def _wait_status(http: httpx.AsyncClient, recording_id: str, status: str,
+                       headers: dict[str, str], timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = (await http.get(f"/v1/recordings/{recording_id}", headers=headers)).json()
+        if body["status"] == status:
+            return body
+        assert time.monotonic() < deadline, f"recording stayed {body['status']}"
+        await asyncio.sleep(0.5)
+
+
+async def test_consenting_participants_are_recorded_and_nobody_else(
+        recording_server, channel_wavs) -> None:
+    base, headers, store = recording_server
+    async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+        meeting = (await http.post("/v1/meetings", headers=headers, json={
+            "title": "Recorded", "recording_enabled": True})).json()
+        mid = meeting["id"]
+        alice = PythonParticipant(base, mid, "Alice", audio=channel_wavs["left"],
+                                  consent={"recording": True})
+        bob = PythonParticipant(base, mid, "Bob", audio=channel_wavs["right"],
+                                consent={"recording": True})
+        carol = PythonParticipant(base, mid, "Carol", audio=channel_wavs["right"],
+                                  consent={"recording": False})
+        try:
+            for person in (alice, bob, carol):
+                await person.join()
+            started = await http.post(f"/v1/meetings/{mid}/recordings", headers=headers)
+            assert started.status_code == 201, started.text
+            recording_id = started.json()["id"]
+            await asyncio.sleep(7)
+            # Bob withdraws consent: from now on he is not recorded
+            await bob.set_consent(recording=False)
+            await asyncio.sleep(3)
+            stopped = await http.post(f"/v1/meetings/{mid}/recordings/{recording_id}/stop",
+                                      headers=headers)
+            assert stopped.status_code == 200
+            detail = await _wait_status(http, recording_id, "finalized", headers)
+        finally:
+            for person in (alice, bob, carol):
+                await person.leave()
+
+    tracks = {t["participant_id"]: t for t in detail["tracks"]}
+    assert set(tracks) == {alice.id, bob.id}, "only consenting participants have tracks"
+    keys = sorted(c["storage_key"] for c in detail["chunks"])
+    assert keys == store.list(f"recordings/{mid}/{recording_id}/"), "storage == manifest"
+    assert all(c["uploaded_at"] for c in detail["chunks"])
+    assert carol.id not in str(detail) and all(carol.id not in k for k in keys)
+    assert len(detail["consent_log_ids"]) == 2
+
+    by_person: dict[str, list[dict]] = {alice.id: [], bob.id: []}
+    for chunk in detail["chunks"]:
+        by_person[chunk["participant_id"]].append(chunk)
+        played = _probe_seconds(store.get(chunk["storage_key"]))
+        assert abs(played * 1000 - chunk["duration_ms"]) < 100
+    alice_ms = sum(c["duration_ms"] for c in by_person[alice.id])
+    bob_ms = sum(c["duration_ms"] for c in by_person[bob.id])
+    assert alice_ms > 8000
+    assert 5000 < bob_ms < alice_ms - 2000, "Bob stopped being recorded when he withdrew"
+    starts = [c["start_ms"] for c in sorted(by_person[alice.id], key=lambda c: c["seq"])]
+    assert starts == sorted(starts) and detail["duration_ms"] >= alice_ms - 100
