@@ -43,6 +43,36 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
     return _serve(args, settings)
 
 
+def _recorder(args: argparse.Namespace, settings: Settings) -> int:
+    """Run a recorder until interrupted (SIGINT/SIGTERM)."""
+    import asyncio
+    import signal
+
+    from app.db import create_db_engine
+    from app.storage import create_object_store
+    from recorder.service import RecorderService
+
+    async def run() -> None:
+        engine = create_db_engine(settings)
+        service = RecorderService(settings=settings, engine=engine,
+                                  store=create_object_store(settings))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await service.start()
+        logging.getLogger(__name__).info("recorder %s running; signaling at %s",
+                                         service.recorder_id, settings.signal_url)
+        try:
+            await stop.wait()
+        finally:
+            await service.aclose()
+            engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
 def _users_create(args: argparse.Namespace, settings: Settings) -> int:
     from app import crud
     from app.db import create_db_engine, session_scope
@@ -75,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--host", help="address to bind (default: VERBATIM_HOST)")
         sub.add_argument("--port", type=int, help="port to bind (default: VERBATIM_PORT)")
         sub.set_defaults(handler=handler)
+
+    recorder = commands.add_parser(
+        "recorder", help="run a recorder (the silent participant) against the API at "
+        "VERBATIM_RECORDER_SIGNAL_URL")
+    recorder.set_defaults(handler=_recorder)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", default="head")

@@ -63,13 +63,36 @@ def is_passthrough(receiver: RTCRtpReceiver) -> bool:
 
 
 def on_sender_reports(receiver: RTCRtpReceiver, callback: Callable[[int, int], None]) -> None:
-    """Call ``callback(ntp_timestamp, rtp_timestamp)`` for each RTCP sender report the
-    receiver gets: the sender's wall clock for a point of the stream."""
+    """Call ``callback(ntp_timestamp, timestamp)`` for each RTCP sender report: the
+    sender's wall clock for a point of the stream.
+
+    aiortc's receiver hands on packet timestamps relative to the stream's first one (and
+    unwrapped); ``timestamp`` is the report's RTP timestamp moved onto that same scale,
+    so it compares directly with the packets' ``pts``. Reports that come before the first
+    packet have nothing to be relative to and are skipped.
+    """
     original = receiver._handle_rtcp_packet
+    mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
+    if mapper is None:
+        raise RuntimeError("this aiortc version has no receiver timestamp mapper")
 
     async def handle(packet: Any) -> None:
-        if isinstance(packet, RtcpSrPacket):
-            callback(packet.sender_info.ntp_timestamp, packet.sender_info.rtp_timestamp)
+        if isinstance(packet, RtcpSrPacket) and mapper._origin is not None:
+            callback(packet.sender_info.ntp_timestamp,
+                     _relative(packet.sender_info.rtp_timestamp, mapper._origin,
+                               mapper._last))
         await original(packet)
 
     receiver._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def _relative(rtp_timestamp: int, origin: int, last: int) -> int:
+    """The 32-bit ``rtp_timestamp`` relative to ``origin``, in the wrap nearest ``last``."""
+    reference = last - origin
+    relative = (rtp_timestamp - origin) % (1 << 32)
+    relative += reference - reference % (1 << 32)
+    if relative - reference > (1 << 31):
+        relative -= 1 << 32
+    elif reference - relative > (1 << 31):
+        relative += 1 << 32
+    return relative

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
@@ -18,13 +18,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_running: dict[int, ThreadedMotoServer] = {}
+
+
 @contextmanager
 def s3_server(port: int | None = None) -> Iterator[str]:
     """Serve the S3 API on 127.0.0.1; yields the endpoint URL."""
     port = port or free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    _running[port] = server
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.stop()
+        _running.pop(port, server).stop()
+
+
+def stop_server_on(port: int) -> Callable[[], None]:
+    """Take the S3 server on ``port`` down (an outage); call the result to bring it back.
+    Objects survive: moto keeps them in this process."""
+    _running.pop(port).stop()
+
+    def restart() -> None:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        _running[port] = server
+
+    return restart

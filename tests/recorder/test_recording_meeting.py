@@ -4,9 +4,6 @@ recorder, and a real S3 API server on loopback."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +18,7 @@ from app.main import create_app
 from app.storage import S3ObjectStore
 from tests.conftest import TEST_SECRET, unique_email
 from tests.participants import PythonParticipant
+from tests.recorder.checks import check_timeline, probe_seconds, wait_status
 from tests.s3server import ACCESS_KEY, SECRET_KEY, free_port, s3_server
 from tests.servers import serve_in_thread
 
@@ -57,27 +55,6 @@ def recording_server(migrated_sqlite_url: str, tmp_path: Path
             yield url, {"X-API-Key": key}, store
 
 
-def _probe_seconds(data: bytes) -> float:
-    with tempfile.NamedTemporaryFile(suffix=".webm") as handle:
-        handle.write(data)
-        handle.flush()
-        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
-                              "-of", "csv=p=0", handle.name], capture_output=True, text=True,
-                             check=True, timeout=30)
-    return float(out.stdout.strip())
-
-
-async def _wait_status(http: httpx.AsyncClient, recording_id: str, status: str,
-                       headers: dict[str, str], timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = (await http.get(f"/v1/recordings/{recording_id}", headers=headers)).json()
-        if body["status"] == status:
-            return body
-        assert time.monotonic() < deadline, f"recording stayed {body['status']}"
-        await asyncio.sleep(0.5)
-
-
 async def test_consenting_participants_are_recorded_and_nobody_else(
         recording_server, channel_wavs) -> None:
     base, headers, store = recording_server
@@ -104,7 +81,7 @@ async def test_consenting_participants_are_recorded_and_nobody_else(
             stopped = await http.post(f"/v1/meetings/{mid}/recordings/{recording_id}/stop",
                                       headers=headers)
             assert stopped.status_code == 200
-            detail = await _wait_status(http, recording_id, "finalized", headers)
+            detail = await wait_status(http, recording_id, "finalized", headers)
         finally:
             for person in (alice, bob, carol):
                 await person.leave()
@@ -120,7 +97,7 @@ async def test_consenting_participants_are_recorded_and_nobody_else(
     by_person: dict[str, list[dict]] = {alice.id: [], bob.id: []}
     for chunk in detail["chunks"]:
         by_person[chunk["participant_id"]].append(chunk)
-        played = _probe_seconds(store.get(chunk["storage_key"]))
+        played = probe_seconds(store.get(chunk["storage_key"]))
         assert abs(played * 1000 - chunk["duration_ms"]) < 100
     alice_ms = sum(c["duration_ms"] for c in by_person[alice.id])
     bob_ms = sum(c["duration_ms"] for c in by_person[bob.id])
@@ -128,3 +105,4 @@ async def test_consenting_participants_are_recorded_and_nobody_else(
     assert 5000 < bob_ms < alice_ms - 2000, "Bob stopped being recorded when he withdrew"
     starts = [c["start_ms"] for c in sorted(by_person[alice.id], key=lambda c: c["seq"])]
     assert starts == sorted(starts) and detail["duration_ms"] >= alice_ms - 100
+    check_timeline(detail)
