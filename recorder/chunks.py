@@ -4,7 +4,9 @@ re-encoding.
 Opus audio and VP8 video packets go into WebM files as they are (PyAV muxes them). A
 chunk is cut once it holds ``chunk_seconds`` of media; a video chunk only at a keyframe,
 so every chunk plays on its own. Timestamps inside a chunk start at zero; where the
-chunk sits on the meeting clock is kept in its ``ChunkFile``.
+chunk sits on the stream's timeline is kept in its ``ChunkFile`` (``first_rtp``), for the
+caller to place on the meeting clock when the chunk is done: by then the sender's reports
+have usually arrived, which place it better than the first packet's arrival.
 """
 
 from __future__ import annotations
@@ -38,19 +40,17 @@ def vp8_dimensions(data: bytes) -> tuple[int, int]:
 class ChunkFile:
     path: Path
     seq: int
-    start_ms: int
+    first_rtp: int
     duration_ms: int
     size_bytes: int
     sha256: str
 
 
 class _OpenChunk:
-    def __init__(self, path: Path, kind: str, first: bytes, first_rtp: int, start_ms: int
-                 ) -> None:
+    def __init__(self, path: Path, kind: str, first: bytes, first_rtp: int) -> None:
         self.path = path
         self.first_rtp = first_rtp
         self.last_rtp = first_rtp
-        self.start_ms = start_ms
         self.container = av.open(str(path), "w", format="webm")
         self.stream: av.stream.Stream
         if kind == "audio":
@@ -94,7 +94,7 @@ class ChunkWriter:
         self._open: _OpenChunk | None = None
         self._frame_ticks = AUDIO_FRAME_TICKS if kind == "audio" else self._rate // 30
 
-    def write(self, data: bytes, extended_rtp: int, meeting_ms: int) -> ChunkFile | None:
+    def write(self, data: bytes, extended_rtp: int) -> ChunkFile | None:
         """Add one packet; return the chunk it closed, if any."""
         keyframe = self.kind == "audio" or is_vp8_keyframe(data)
         closed = None
@@ -104,7 +104,7 @@ class ChunkWriter:
             if not keyframe:
                 return closed  # video waits for a keyframe to start a chunk
             path = self.directory / f"{self._seq:06d}.webm.part"
-            self._open = _OpenChunk(path, self.kind, data, extended_rtp, meeting_ms)
+            self._open = _OpenChunk(path, self.kind, data, extended_rtp)
         if extended_rtp >= self._open.first_rtp:
             self._open.write(data, extended_rtp, keyframe)
         return closed
@@ -124,7 +124,7 @@ class ChunkWriter:
         return ChunkFile(
             path=final,
             seq=self._seq - 1,
-            start_ms=chunk.start_ms,
+            first_rtp=chunk.first_rtp,
             duration_ms=round((chunk.ticks() + self._frame_ticks) * 1000 / self._rate),
             size_bytes=len(data),
             sha256=hashlib.sha256(data).hexdigest(),

@@ -148,8 +148,8 @@ class RecorderSession:
                                                  participant_id=str(participant_id),
                                                  speaker_name=speaker.name))
 
-        async def chunk_done(chunk: ChunkFile) -> None:
-            await self._chunk_done(chunk, track_id, participant_id, track.kind)
+        async def chunk_done(chunk: ChunkFile, start_ms: int) -> None:
+            await self._chunk_done(chunk, start_ms, track_id, participant_id, track.kind)
 
         async def gap_found(gap: Gap) -> None:
             await asyncio.to_thread(self._add_gap, track_id, gap)
@@ -185,23 +185,24 @@ class RecorderSession:
             first_seq, resume_ms = recordings.track_progress(session, track_id=track_id)
         return speaker, first_seq, resume_ms
 
-    async def _chunk_done(self, chunk: ChunkFile, track_id: uuid.UUID,
+    async def _chunk_done(self, chunk: ChunkFile, start_ms: int, track_id: uuid.UUID,
                           participant_id: uuid.UUID, kind: str) -> None:
         key = f"{self._prefix}{track_id}/{chunk.seq:06d}.webm"
-        await asyncio.to_thread(self._add_chunk, chunk, key, track_id, participant_id, kind)
+        await asyncio.to_thread(self._add_chunk, chunk, start_ms, key, track_id,
+                                participant_id, kind)
         await self._spool.add(chunk.path, SpooledChunk(
             key=key, recording_id=str(self.recording_id), track_id=str(track_id),
             participant_id=str(participant_id), kind=kind, seq=chunk.seq,
-            start_ms=chunk.start_ms, duration_ms=chunk.duration_ms,
+            start_ms=start_ms, duration_ms=chunk.duration_ms,
             size_bytes=chunk.size_bytes, sha256=chunk.sha256))
 
-    def _add_chunk(self, chunk: ChunkFile, key: str, track_id: uuid.UUID,
+    def _add_chunk(self, chunk: ChunkFile, start_ms: int, key: str, track_id: uuid.UUID,
                    participant_id: uuid.UUID, kind: str) -> None:
         with session_scope(self._engine) as session:
             recordings.add_chunk(session, chunk=RecordingChunk(
                 recording_id=self.recording_id, track_id=track_id,
                 participant_id=participant_id, kind=kind, seq=chunk.seq,
-                start_ms=chunk.start_ms, duration_ms=chunk.duration_ms,
+                start_ms=start_ms, duration_ms=chunk.duration_ms,
                 size_bytes=chunk.size_bytes, sha256=chunk.sha256, storage_key=key))
 
     def _add_gap(self, track_id: uuid.UUID, gap: Gap) -> None:

@@ -31,7 +31,7 @@ class Gap:
     reason: str
 
 
-ChunkDone = Callable[[ChunkFile], Awaitable[None]]
+ChunkDone = Callable[[ChunkFile, int], Awaitable[None]]  # the chunk, its start (meeting ms)
 GapFound = Callable[[Gap], Awaitable[None]]
 
 
@@ -91,12 +91,15 @@ class TrackRecorder:
             await self._gap(meeting_ms, "no-media")
         if self._last_rtp is None or extended > self._last_rtp:
             self._last_rtp = extended
-        closed = self._writer.write(data, extended, meeting_ms)
+        closed = self._writer.write(data, extended)
         self.last_ms = meeting_ms
         if closed is not None:
-            await self._on_chunk(closed)
+            await self._done(closed)
         if self._tap is not None:
             self._tap.push(data, meeting_ms)
+
+    async def _done(self, chunk: ChunkFile) -> None:
+        await self._on_chunk(chunk, self.clock.meeting_ms(chunk.first_rtp))
 
     async def _resumed(self, meeting_ms: int) -> None:
         """The first packet: if this track was recorded before (recorder restart,
@@ -107,14 +110,14 @@ class TrackRecorder:
     async def _gap(self, meeting_ms: int, reason: str) -> None:
         closed = self._writer.close()  # chunks stay contiguous: a gap ends a chunk
         if closed is not None:
-            await self._on_chunk(closed)
+            await self._done(closed)
         if self.last_ms is not None:
             await self._on_gap(Gap(self.last_ms, meeting_ms, reason))
 
     async def _finish(self) -> None:
         closed = await asyncio.to_thread(self._writer.close)
         if closed is not None:
-            await self._on_chunk(closed)
+            await self._done(closed)
         if self._tap is not None:
             self._tap.close()
 

@@ -22,6 +22,7 @@ from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpReceiver,
+    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
@@ -39,6 +40,16 @@ TrackHandler = Callable[["Peer", MediaStreamTrack, RTCRtpReceiver], None]
 KINDS = ("audio", "video")
 # aiortc reports malformed SDP and candidates with these, assertions included
 PARSE_ERRORS = (ValueError, KeyError, IndexError, TypeError, AssertionError)
+
+
+# what the SFU forwards (and the recorder writes) as it is: Opus and VP8 (with RTX)
+FORWARDED_CODECS = {"audio": ("audio/opus",), "video": ("video/VP8", "video/rtx")}
+
+
+def _prefer_forwardable_codecs(transceiver: RTCRtpTransceiver) -> None:
+    codecs = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    transceiver.setCodecPreferences(
+        [c for c in codecs if c.mimeType in FORWARDED_CODECS[transceiver.kind]])
 
 
 class PeerState(StrEnum):
@@ -94,6 +105,7 @@ class Peer:
         if self.publishes:
             for kind in KINDS:
                 transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+                _prefer_forwardable_codecs(transceiver)
                 install_passthrough(transceiver.receiver)
                 self._publish[kind] = transceiver
         self._move(PeerState.negotiating)
@@ -177,6 +189,7 @@ class Peer:
     def subscribe(self, published: PublishedTrack) -> None:
         forwarded = published.subscribe()
         transceiver = self.pc.addTransceiver(forwarded, direction="sendonly")
+        _prefer_forwardable_codecs(transceiver)
         self._forwarded[transceiver] = (forwarded, published)
         self.renegotiate()
 

@@ -63,7 +63,7 @@ def test_audio_chunks_play_alone_and_add_up(tmp_path: Path) -> None:
     chunks = []
     for index, packet in enumerate(packets):
         ticks = base + index * 960
-        closed = writer.write(bytes(packet), ticks, meeting_ms=ticks // 48 - base // 48)
+        closed = writer.write(bytes(packet), ticks)
         chunks += [closed] if closed else []
     chunks.append(writer.close())
     assert [c.seq for c in chunks] == list(range(4))  # 11 s in 3 s chunks
@@ -71,7 +71,7 @@ def test_audio_chunks_play_alone_and_add_up(tmp_path: Path) -> None:
         probe = _probe(chunk.path)
         assert probe["streams"][0]["codec_name"] == "opus"
         assert abs(float(probe["format"]["duration"]) * 1000 - chunk.duration_ms) < 60
-    assert [c.start_ms for c in chunks] == [0, 3000, 6000, 9000]
+    assert [c.first_rtp - base for c in chunks] == [0, 144000, 288000, 432000]
     assert [c.duration_ms for c in chunks[:3]] == [3000, 3000, 3000]
     total = decode_seconds([c.path for c in chunks])
     assert abs(total - len(packets) * 0.02) < 0.1
@@ -83,11 +83,11 @@ def test_video_chunks_start_at_keyframes(tmp_path: Path) -> None:
     writer = ChunkWriter(kind="video", directory=tmp_path, chunk_seconds=2)
     chunks = []
     for packet in packets[1:]:  # start mid-stream: before the first keyframe
-        closed = writer.write(bytes(packet), packet.pts, meeting_ms=packet.pts // 90)
+        closed = writer.write(bytes(packet), packet.pts)
         chunks += [closed] if closed else []
     chunks.append(writer.close())
     assert len(chunks) == 2
-    assert chunks[0].start_ms == 1000  # the second keyframe
+    assert chunks[0].first_rtp == 90000  # the second keyframe, one second in
     for chunk in chunks:
         with av.open(str(chunk.path)) as container:
             first = next(container.demux(video=0))
