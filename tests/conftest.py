@@ -86,6 +86,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "var",
         database_url=database_url,
         secret_key=TEST_SECRET,
+        recorder_embedded=False,  # tests that record start their own recorder
     )
 
 
