@@ -4,7 +4,9 @@ time to the meeting clock with RTCP sender reports.
 RTP timestamps wrap every 2^32 ticks (about 25 hours of audio at 48 kHz, 13 hours of
 video at 90 kHz, but they start at a random value, so a wrap can come at any moment) and
 sequence numbers every 65536 packets. ``Unwrapper`` extends them to monotonically
-comparable integers, tolerating reordering of up to half the range.
+comparable integers, tolerating reordering of up to half the range. ``GapDetector``
+finds where a stream's RTP time jumps further than jitter can explain (mute, loss, a
+sender that left).
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900-01-01 (NTP) to 1970-01-01 
 
 
 class Unwrapper:
-    """Extends a wrapping counter of ``bits`` bits to an unbounded integer."""
+    """Extends a wrapping counter of ``bits`` bits to an unbounded integer.
+
+    The first value is placed one full cycle up (``raw + 2**bits``), so a late value from
+    before a wrap that the stream started just after still extends to a non-negative,
+    smaller integer. Only differences between extended values mean anything.
+    """
 
     __slots__ = ("_half", "_highest", "_last_raw", "_modulus")
 
@@ -29,8 +36,8 @@ class Unwrapper:
         """The extended value of ``raw``: nearest to the highest value seen so far."""
         raw %= self._modulus
         if self._last_raw is None:
-            self._last_raw, self._highest = raw, raw
-            return raw
+            self._last_raw, self._highest = raw, raw + self._modulus
+            return self._highest
         delta = (raw - self._last_raw) % self._modulus
         if delta >= self._half:
             delta -= self._modulus  # behind the highest: a late (reordered) value
@@ -38,6 +45,36 @@ class Unwrapper:
         if extended > self._highest:
             self._highest, self._last_raw = extended, raw
         return extended
+
+
+@dataclass(frozen=True, slots=True)
+class RtpGap:
+    """RTP time (extended) from the last packet before a gap to the first one after."""
+
+    start_rtp: int
+    end_rtp: int
+
+
+class GapDetector:
+    """Reports a gap when a stream's extended RTP time jumps forward by more than
+    ``threshold_seconds``; late (reordered) packets never open one."""
+
+    __slots__ = ("_highest", "_threshold")
+
+    def __init__(self, *, clock_rate: int, threshold_seconds: float) -> None:
+        self._threshold = round(clock_rate * threshold_seconds)
+        self._highest: int | None = None
+
+    def observe(self, extended_rtp: int) -> RtpGap | None:
+        highest, self._highest = self._highest, extended_rtp
+        if highest is None:
+            return None
+        if extended_rtp <= highest:
+            self._highest = highest  # late or repeated: nothing new
+            return None
+        if extended_rtp - highest > self._threshold:
+            return RtpGap(highest, extended_rtp)
+        return None
 
 
 def ntp_to_unix(ntp_timestamp: int) -> float:
