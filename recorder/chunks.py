@@ -12,6 +12,7 @@ have usually arrived, which place it better than the first packet's arrival.
 from __future__ import annotations
 
 import hashlib
+import logging
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,11 +20,18 @@ from pathlib import Path
 
 import av
 
+logger = logging.getLogger(__name__)
+
 CLOCK_RATES = {"audio": 48000, "video": 90000}
 # the OpusHead a WebM file must carry for Opus: version 1, 2 channels (WebRTC's Opus is
 # declared stereo), pre-skip 312, 48 kHz, no gain, mapping family 0
 OPUS_HEAD = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 312, 48000, 0, 0)
 AUDIO_FRAME_TICKS = 960  # 20 ms at 48 kHz, the usual WebRTC Opus frame
+
+
+def chunk_key(meeting_id: object, recording_id: object, track_id: object, seq: int) -> str:
+    """The chunk's storage key; deterministic, so a retried upload overwrites."""
+    return f"recordings/{meeting_id}/{recording_id}/{track_id}/{seq:06d}.webm"
 
 
 def is_vp8_keyframe(data: bytes) -> bool:
@@ -51,6 +59,7 @@ class _OpenChunk:
         self.path = path
         self.first_rtp = first_rtp
         self.last_rtp = first_rtp
+        self.packets = 0
         self.container = av.open(str(path), "w", format="webm")
         self.stream: av.stream.Stream
         if kind == "audio":
@@ -73,13 +82,20 @@ class _OpenChunk:
         packet.stream = self.stream
         self.container.mux(packet)
         self.last_rtp = max(self.last_rtp, extended_rtp)
+        self.packets += 1
 
     def ticks(self) -> int:
         return self.last_rtp - self.first_rtp
 
 
 class ChunkWriter:
-    """Writes one track's chunks into ``directory`` as ``{seq:06d}.webm``."""
+    """Writes one track's chunks into ``directory`` as ``{seq:06d}.webm``.
+
+    ``write`` takes a packet's bytes and its extended RTP timestamp (see
+    ``recorder.rtpclock``). Blocking (PyAV and file I/O), but cheap per packet.
+    A packet no newer than the last one written (reordered, repeated) is dropped: a WebM
+    track's timestamps may not go backwards, and a repeat would double its media.
+    """
 
     def __init__(self, *, kind: str, directory: Path, chunk_seconds: float, first_seq: int = 0
                  ) -> None:
@@ -93,6 +109,7 @@ class ChunkWriter:
         self._seq = first_seq
         self._open: _OpenChunk | None = None
         self._frame_ticks = AUDIO_FRAME_TICKS if kind == "audio" else self._rate // 30
+        self.dropped = 0
 
     def write(self, data: bytes, extended_rtp: int) -> ChunkFile | None:
         """Add one packet; return the chunk it closed, if any."""
@@ -105,8 +122,12 @@ class ChunkWriter:
                 return closed  # video waits for a keyframe to start a chunk
             path = self.directory / f"{self._seq:06d}.webm.part"
             self._open = _OpenChunk(path, self.kind, data, extended_rtp)
-        if extended_rtp >= self._open.first_rtp:
-            self._open.write(data, extended_rtp, keyframe)
+        if self._open.packets and extended_rtp <= self._open.last_rtp:
+            self.dropped += 1
+            logger.debug("%s chunk %d: dropped a late or repeated packet (%d ticks behind)",
+                         self.kind, self._seq, self._open.last_rtp - extended_rtp)
+            return closed
+        self._open.write(data, extended_rtp, keyframe)
         return closed
 
     def _due(self, extended_rtp: int, keyframe: bool) -> bool:

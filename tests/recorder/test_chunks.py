@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from recorder.chunks import ChunkWriter, is_vp8_keyframe
+from recorder.chunks import ChunkFile, ChunkWriter, chunk_key, is_vp8_keyframe
 from tests.conftest import speech_file
 
 
@@ -95,7 +95,35 @@ def test_video_chunks_start_at_keyframes(tmp_path: Path) -> None:
         with av.open(str(chunk.path)) as container:
             frames = list(container.decode(video=0))
         assert frames and frames[0].width == 160
-        assert _probe(chunk.path)["streams"][0]["codec_name"] == "vp8"
+        probe = _probe(chunk.path)
+        assert probe["streams"][0]["codec_name"] == "vp8"
+        assert abs(float(probe["format"]["duration"]) * 1000 - chunk.duration_ms) < 60
+    assert [c.duration_ms for c in chunks] == [2000, 2000]
+
+
+def test_late_and_repeated_packets_are_dropped(tmp_path: Path) -> None:
+    """The jitter buffer may still hand over a packet late; a WebM muxer would refuse
+    a timestamp that goes backwards, so the writer drops it and carries on."""
+    packets = opus_packets(speech_file("jfk.flac"))[:150]  # 3 s
+    order = list(range(len(packets)))
+    for index in range(10, 140, 25):
+        order[index], order[index + 1] = order[index + 1], order[index]
+    order.insert(60, 59)  # a repeat
+    writer = ChunkWriter(kind="audio", directory=tmp_path, chunk_seconds=1)
+    chunks: list[ChunkFile] = []
+    for index in order:
+        closed = writer.write(bytes(packets[index]), 1000 + index * 960)
+        chunks += [closed] if closed else []
+    last = writer.close()
+    assert last is not None
+    chunks.append(last)
+    assert writer.dropped == 6 + 1
+    assert [c.seq for c in chunks] == [0, 1, 2]
+    assert abs(decode_seconds([c.path for c in chunks]) - 3) < 0.15
+
+
+def test_chunk_keys_are_deterministic() -> None:
+    assert chunk_key("m", "r", "t", 7) == "recordings/m/r/t/000007.webm"
 
 
 def test_unknown_kind(tmp_path: Path) -> None:
