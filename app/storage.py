@@ -9,13 +9,16 @@ again overwrites, so a retried upload never duplicates anything.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO, BinaryIO
 
 from app.config import Settings
 
@@ -49,8 +52,24 @@ def validate_key(key: str) -> str:
     return str(path)
 
 
+def validate_prefix(prefix: str) -> str:
+    """A key prefix: empty (everything), or a key's beginning (``recordings/m/``)."""
+    if prefix:
+        validate_key(prefix.removesuffix("/"))
+    return prefix
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256_of_file(handle: BinaryIO) -> tuple[str, int]:
+    """The hex SHA-256 and size of what is left in ``handle``."""
+    digest, size = hashlib.sha256(), 0
+    while piece := handle.read(CHUNK):
+        digest.update(piece)
+        size += len(piece)
+    return digest.hexdigest(), size
 
 
 class ObjectStore(ABC):
@@ -62,6 +81,11 @@ class ObjectStore(ABC):
         """Store ``data`` under ``key`` and verify what was stored."""
 
     @abstractmethod
+    def put_file(self, key: str, path: Path) -> StoredObject:
+        """Store the file at ``path`` under ``key`` without reading it all into memory,
+        and verify what was stored."""
+
+    @abstractmethod
     def get(self, key: str) -> bytes: ...
 
     @abstractmethod
@@ -69,14 +93,19 @@ class ObjectStore(ABC):
         """The object's bytes in pieces, for streaming responses."""
 
     @abstractmethod
-    def head(self, key: str) -> StoredObject | None: ...
+    def head(self, key: str) -> StoredObject | None:
+        """Size and SHA-256 of the object, or None if there is none."""
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
 
     @abstractmethod
     def delete(self, key: str) -> None:
         """Delete one object; deleting what is not there is fine."""
 
     @abstractmethod
-    def list(self, prefix: str) -> list[str]: ...
+    def list(self, prefix: str) -> list[str]:
+        """The keys starting with ``prefix``, sorted."""
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
@@ -91,6 +120,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def check(self) -> None:
         """Raise ``StorageError`` unless the store is reachable and writable."""
+
+    @abstractmethod
+    def ensure_bucket(self) -> None:
+        """Create the bucket (S3) or directory (local) if it is not there yet."""
 
 
 # --------------------------------------------------------------------------- local
@@ -107,13 +140,32 @@ class LocalObjectStore(ObjectStore):
 
     def put(self, key: str, data: bytes) -> StoredObject:
         path = self._path(key)
+        with self._replacing(path) as tmp:
+            tmp.write(data)
+        return StoredObject(key=key, size=len(data), sha256=sha256_of(data))
+
+    def put_file(self, key: str, path: Path) -> StoredObject:
+        target = self._path(key)
+        with path.open("rb") as source, self._replacing(target) as tmp:
+            shutil.copyfileobj(source, tmp, CHUNK)
+        with target.open("rb") as written:
+            sha256, size = sha256_of_file(written)
+        return StoredObject(key=key, size=size, sha256=sha256)
+
+    @contextlib.contextmanager
+    def _replacing(self, path: Path) -> Iterator[IO[bytes]]:
+        """A temporary file beside ``path`` that replaces it atomically once written."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, prefix=".part-") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
+            try:
+                yield tmp
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            except BaseException:
+                tmp.close()
+                Path(tmp.name).unlink(missing_ok=True)
+                raise
         os.replace(tmp.name, path)
-        return StoredObject(key=key, size=len(data), sha256=sha256_of(data))
 
     def get(self, key: str) -> bytes:
         try:
@@ -132,16 +184,18 @@ class LocalObjectStore(ObjectStore):
 
     def head(self, key: str) -> StoredObject | None:
         path = self._path(key)
-        if not path.is_file():
+        try:
+            with path.open("rb") as handle:
+                sha256, size = sha256_of_file(handle)
+        except (FileNotFoundError, IsADirectoryError):
             return None
-        return StoredObject(key=key, size=path.stat().st_size,
-                            sha256=sha256_of(path.read_bytes()))
+        return StoredObject(key=key, size=size, sha256=sha256)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
     def list(self, prefix: str) -> list[str]:
-        base = self.root / prefix if prefix else self.root
+        base = self.root / validate_prefix(prefix) if prefix else self.root
         directory = base if base.is_dir() else base.parent
         if not directory.exists():
             return []
@@ -157,6 +211,9 @@ class LocalObjectStore(ObjectStore):
             probe.unlink()
         except OSError as exc:
             raise StorageError(f"{self.root} is not writable: {exc}") from exc
+
+    def ensure_bucket(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
 
 
 # --------------------------------------------------------------------------- S3
@@ -184,6 +241,7 @@ class S3ObjectStore(ObjectStore):
         )
         secret = settings.s3_secret_access_key
         self.bucket: str = settings.s3_bucket
+        self._region = settings.s3_region
         self._presign_seconds = settings.s3_presign_seconds
         self._client = boto3.client(
             "s3",
@@ -213,6 +271,20 @@ class S3ObjectStore(ObjectStore):
         except Exception as exc:  # boto3 raises many unrelated types; all mean "not stored"
             raise self._error(exc, key) from exc
         return self.verify(key, sha256=digest.hexdigest(), size=len(data))
+
+    def put_file(self, key: str, path: Path) -> StoredObject:
+        validate_key(key)
+        with path.open("rb") as handle:
+            sha256, size = sha256_of_file(handle)
+            handle.seek(0)
+            checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
+            try:
+                self._client.put_object(Bucket=self.bucket, Key=key, Body=handle,
+                                        ContentLength=size, ChecksumSHA256=checksum,
+                                        Metadata={"sha256": sha256})
+            except Exception as exc:
+                raise self._error(exc, key) from exc
+        return self.verify(key, sha256=sha256, size=size)
 
     def verify(self, key: str, *, sha256: str, size: int) -> StoredObject:
         """Check that the store holds exactly these bytes: by the checksum it computed
@@ -264,6 +336,7 @@ class S3ObjectStore(ObjectStore):
             raise self._error(exc, key) from exc
 
     def list(self, prefix: str) -> list[str]:
+        validate_prefix(prefix)
         keys: list[str] = []
         try:
             for page in self._client.get_paginator("list_objects_v2").paginate(
@@ -274,6 +347,7 @@ class S3ObjectStore(ObjectStore):
         return sorted(keys)
 
     def url_for(self, key: str) -> str | None:
+        validate_key(key)
         url: str = self._client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key},
             ExpiresIn=self._presign_seconds)
@@ -283,8 +357,10 @@ class S3ObjectStore(ObjectStore):
         try:
             self._client.head_bucket(Bucket=self.bucket)
         except Exception:
+            options = ({} if self._region == "us-east-1" else  # AWS refuses this one
+                       {"CreateBucketConfiguration": {"LocationConstraint": self._region}})
             try:
-                self._client.create_bucket(Bucket=self.bucket)
+                self._client.create_bucket(Bucket=self.bucket, **options)
             except Exception as exc:
                 raise self._error(exc, self.bucket) from exc
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from app.storage import S3ObjectStore
+from app.storage import LocalObjectStore, S3ObjectStore
 from recorder.spool import Spool, SpooledChunk
 from tests.s3server import ACCESS_KEY, SECRET_KEY, free_port, s3_server
 
@@ -90,3 +90,50 @@ async def test_restart_uploads_what_is_left(tmp_path: Path) -> None:
         assert len(store.list("recordings/")) == 4
         assert store.get("recordings/m/r/t/000002.webm") == b"chunk 2 " * 100
         await second.aclose()
+
+
+async def test_a_failing_callback_is_retried_without_a_second_object(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    calls: list[int] = []
+
+    async def on_uploaded(chunk: SpooledChunk) -> None:
+        calls.append(chunk.seq)
+        if len(calls) == 1:
+            raise RuntimeError("the database is busy")
+
+    spool = Spool(tmp_path / "spool", store, on_uploaded=on_uploaded, retry_initial=0.05)
+    spool.start()
+    for seq in range(2):
+        await spool.add(*_chunk(tmp_path, seq))
+    assert await spool.drain(5)
+    assert calls == [0, 0, 1] and spool.uploads == 2 and spool.failures == 1
+    assert store.list("recordings/") == ["recordings/m/r/t/000000.webm",
+                                         "recordings/m/r/t/000001.webm"]
+    await spool.aclose()
+
+
+async def test_a_corrupt_spooled_file_is_set_aside(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    spool = Spool(tmp_path / "spool", store, retry_initial=0.05)
+    for seq in range(3):
+        await spool.add(*_chunk(tmp_path, seq))
+    broken = next(c for c in spool.pending() if c.seq == 1)
+    (tmp_path / "spool" / f"{broken.name}.webm").write_bytes(b"bit rot")
+    spool.start()
+    assert await spool.drain(5)
+    assert spool.corrupt == 1
+    assert store.list("recordings/") == ["recordings/m/r/t/000000.webm",
+                                         "recordings/m/r/t/000002.webm"]
+    assert sorted(p.suffix for p in (tmp_path / "spool" / "corrupt").iterdir()) == [
+        ".json", ".webm"]
+    await spool.aclose()
+
+
+async def test_aclose_can_drain_first(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    spool = Spool(tmp_path / "spool", store)
+    spool.start()
+    await spool.add(*_chunk(tmp_path, 0))
+    await spool.aclose(drain_timeout=5)
+    assert store.exists("recordings/m/r/t/000000.webm") and not spool.pending()
+    await spool.aclose(drain_timeout=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +66,32 @@ def test_put_get_head_list_delete(store: ObjectStore) -> None:
     with pytest.raises(ObjectNotFound):
         store.get(key)
     store.check()
+
+
+def test_put_file_and_exists(store: ObjectStore, tmp_path: Path) -> None:
+    source = tmp_path / "big.webm"
+    source.write_bytes(bytes(range(256)) * 9000)  # a little over 2 MiB: several pieces
+    stored = store.put_file("recordings/m/r/t/000000.webm", source)
+    assert stored.size == source.stat().st_size
+    assert stored.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert store.exists("recordings/m/r/t/000000.webm")
+    assert not store.exists("recordings/m/r/t/000001.webm")
+    assert store.get("recordings/m/r/t/000000.webm") == source.read_bytes()
+    assert store.head("recordings/m/r/t/000000.webm") == stored
+
+
+def test_local_writes_leave_no_temporary_files(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    store.put("a/b", b"one")
+    with pytest.raises(FileNotFoundError):
+        store.put_file("a/c", tmp_path / "missing")
+    assert sorted(p.name for p in (tmp_path / "objects" / "a").iterdir()) == ["b"]
+
+
+@pytest.mark.parametrize("prefix", ["../", "/etc/", "a/../../"])
+def test_prefixes_are_validated(store: ObjectStore, prefix: str) -> None:
+    with pytest.raises(ValueError):
+        store.list(prefix)
 
 
 @pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "a/./b", "a\\b", "x\x00"])
