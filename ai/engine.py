@@ -14,6 +14,7 @@ an ended utterance stays queued until it is decoded. ``stats()`` reports the bac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -74,8 +75,13 @@ class TranscriptionEngine:
                    max_batch=settings.transcription_max_batch,
                    max_streams=settings.transcription_max_streams, options=options)
 
-    def stream(self, key: str, *, start_ms: int = 0) -> SpeechStream:
-        """A new speaker stream; ``start_ms`` is the meeting time of its first sample."""
+    def stream(self, key: str, *, start_ms: int = 0, segment_prefix: str | None = None
+               ) -> SpeechStream:
+        """A new speaker stream; ``start_ms`` is the meeting time of its first sample.
+
+        ``key`` is unique among the engine's open streams; segment ids are
+        ``<segment_prefix or key>-<n>``.
+        """
         if self._closed:
             raise EngineClosedError("the transcription engine is closed")
         if len(self._streams) >= self.max_streams:
@@ -85,7 +91,8 @@ class TranscriptionEngine:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(),
                                                                 name="transcription")
-        stream = SpeechStream(self, key, start_ms=start_ms, options=self.options)
+        stream = SpeechStream(self, key, start_ms=start_ms, options=self.options,
+                              segment_prefix=segment_prefix)
         self._streams[key] = stream
         return stream
 
@@ -121,10 +128,8 @@ class TranscriptionEngine:
             await stream.aclose()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         await asyncio.to_thread(self._executor.shutdown, wait=True)
 
     # --- scheduling --------------------------------------------------------------------

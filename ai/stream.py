@@ -129,8 +129,9 @@ class SpeechStream:
     """A speaker stream; create it with ``TranscriptionEngine.stream``."""
 
     def __init__(self, engine: TranscriptionEngine, key: str, *, start_ms: int,
-                 options: StreamOptions) -> None:
+                 options: StreamOptions, segment_prefix: str | None = None) -> None:
         self.key = key
+        self._prefix = segment_prefix or key
         self.options = options
         self._engine = engine
         self._origin = start_ms / 1000  # meeting seconds of stream sample 0
@@ -357,7 +358,7 @@ class SpeechStream:
     # --- events ------------------------------------------------------------------------
 
     def _segment_id(self) -> str:
-        return f"{self.key}-{self._segment}"
+        return f"{self._prefix}-{self._segment}"
 
     def _emit(self, utterance: Utterance, words: list[TimedWord], *, final: bool) -> None:
         text = "".join(word.text for word in words).strip()

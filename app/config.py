@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     whisper_beam_size: int = Field(default=5, ge=1)
     whisper_language: str = "en"
     whisper_cpu_threads: int = Field(default=0, ge=0)
+    transcriber_host: str = "127.0.0.1"
+    transcriber_port: int = Field(default=8765, ge=0, le=65535)
+    transcriber_url: str | None = None
+    transcription_partial_seconds: float = Field(default=0.5, gt=0)
+    transcription_max_batch: int = Field(default=4, ge=1)
+    transcription_max_streams: int = Field(default=64, ge=1)
 
     # --- summaries -------------------------------------------------------------------
     llm_base_url: str | None = None
@@ -149,6 +155,14 @@ class Settings(BaseSettings):
             return self.recorder_signal_url
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"ws://{host}:{self.port}/v1/signal"
+
+    @property
+    def transcriber_ws_url(self) -> str:
+        """Where a recorder reaches the transcription worker."""
+        if self.transcriber_url:
+            return self.transcriber_url
+        host = "127.0.0.1" if self.transcriber_host in ("0.0.0.0", "::") else self.transcriber_host
+        return f"ws://{host}:{self.transcriber_port}/v1/transcribe"
 
     @property
     def objects_dir(self) -> Path:
