@@ -183,7 +183,7 @@ class SpeechStream:
         if self.closed:
             return
         self._close_open(self._samples, force=True)
-        self._gate = SpeechGate(self.options.gate)
+        self._gate.reset()
 
     def end_input(self) -> None:
         """No more audio; the iteration ends once the last final is out."""

@@ -110,5 +110,11 @@ class SpeechGate:
         end = self._position + WINDOW - self._silent_windows * WINDOW
         return GateChange(Activity.silence, end, self._speech_windows * WINDOW)
 
+    def reset(self) -> None:
+        """Back to silence (the stream ended an utterance itself); positions go on."""
+        self.state = Activity.silence
+        self._silent_windows = 0
+        self._speech_windows = 0
+
     def is_speech(self, speech_samples: int) -> bool:
         return speech_samples >= self.options.min_speech * SAMPLE_RATE
