@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def assert_well_formed(events: list[CaptionEvent]) -> None:
         if event.final:
             finished.add(event.segment_id)
     finals = [event for event in events if event.final and event.text]
-    assert all(a.start <= b.start for a, b in zip(finals, finals[1:], strict=False))
+    assert all(a.start <= b.start for a, b in itertools.pairwise(finals))
 
 
 async def test_jfk_streamed_in_frames_matches_the_reference(
