@@ -19,6 +19,7 @@ class TimedWord:
     text: str  # with its leading space, as Whisper wrote it
     start: float
     end: float
+    probability: float = 1.0
 
     @property
     def key(self) -> str:
@@ -36,17 +37,20 @@ class LocalAgreement:
     def committed_end(self) -> float:
         return self.committed[-1].end if self.committed else 0.0
 
-    def insert(self, words: list[TimedWord], *, stable_until: float = float("inf")
-               ) -> list[TimedWord]:
+    def insert(self, words: list[TimedWord], *, stable_until: float = float("inf"),
+               min_probability: float = 0.0) -> list[TimedWord]:
         """Take a new hypothesis; return the words it newly commits.
 
         Words ending after ``stable_until`` (the end of the audio, less a margin: the
-        last word may be cut off) are never committed yet.
+        last word may be cut off), and words the model gives less than
+        ``min_probability``, are not committed yet: the utterance's final decode settles
+        them if no later pair of hypotheses does.
         """
         new = self._after_committed(words)
         agreed = 0
         for previous, current in zip(self.tentative, new, strict=False):
-            if previous.key != current.key or current.end > stable_until:
+            if previous.key != current.key or current.end > stable_until \
+                    or current.probability < min_probability:
                 break
             agreed += 1
         committed = new[:agreed]

@@ -53,8 +53,9 @@ CLOCK_TOLERANCE_MS = 250
 class StreamOptions:
     partial_seconds: float = 0.5
     first_partial_seconds: float = 1.0  # less audio than this decodes badly
-    holdback_seconds: float = 0.4  # words ending this close to the buffer end stay partial
-    context_seconds: float = 10.0  # an utterance this soon after the last is prompted with it
+    holdback_seconds: float = 0.6  # words ending this close to the buffer end stay partial
+    min_commit_probability: float = 0.5  # less sure words wait for the final decode
+    context_seconds: float = 0.0  # an utterance this soon after the last is prompted with it
     trim_seconds: float = 8.0
     max_buffer_seconds: float = 20.0
     gate: GateOptions = field(default_factory=GateOptions)
@@ -103,7 +104,8 @@ class Utterance:
     def words(self, hypothesis: Hypothesis) -> list[TimedWord]:
         """The hypothesis' words in seconds from the utterance start."""
         offset = self.trimmed / SAMPLE_RATE
-        return [TimedWord(w.text, w.start + offset, w.end + offset) for w in hypothesis.words]
+        return [TimedWord(w.text, w.start + offset, w.end + offset, w.probability)
+                for w in hypothesis.words]
 
     def trim(self, after_seconds: float) -> None:
         """Drop committed audio from the front once the buffer is long."""
@@ -254,7 +256,8 @@ class SpeechStream:
             self._context_end = utterance.start + utterance.seconds
         else:
             stable = utterance.seconds - self.options.holdback_seconds
-            committed = utterance.agreement.insert(words, stable_until=stable)
+            committed = utterance.agreement.insert(
+                words, stable_until=stable, min_probability=self.options.min_commit_probability)
             if committed:
                 self._emit(utterance, committed, final=True)
             self._emit(utterance, utterance.agreement.tentative, final=False)
