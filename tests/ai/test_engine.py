@@ -11,6 +11,7 @@ import pytest
 from ai.engine import TranscriptionEngine
 from ai.events import CaptionEvent
 from ai.exceptions import StreamClosedError
+from ai.sink import EngineSink
 from ai.wer import wer
 from tests.ai.conftest import (
     JFK_TEXT,
@@ -139,3 +140,26 @@ async def test_a_jump_in_the_meeting_clock_moves_the_captions(
     await feeding
     spoken = [event for event in events if event.text]
     assert 31.0 <= spoken[0].start < 31.6
+
+
+async def test_the_in_process_sink_gives_the_same_captions_as_the_worker(
+        engine: TranscriptionEngine) -> None:
+    captions: list[dict[str, object]] = []
+
+    async def on_caption(caption: dict[str, object]) -> None:
+        captions.append(caption)
+
+    sink = EngineSink(engine, on_caption)
+    _, right = stereo_channels()
+    stream = sink.open_stream(meeting_id="m-3", participant_id="p-r", speaker_name="Right")
+    pcm = (np.concatenate([right, np.zeros(16000, np.float32)]) * 32767).astype(np.int16)
+    for i, start in enumerate(range(0, len(pcm), 320)):  # 20 ms frames, as the tap pushes
+        stream.push(pcm[start:start + 320], 7000 + i * 20)
+        if i % 25 == 0:
+            await asyncio.sleep(0.05)
+    await sink.aclose(timeout=60)
+    finals = " ".join(str(c["text"]) for c in captions if c["final"])
+    assert wer(RIGHT_TEXT, finals) < 0.15, finals
+    assert {(c["meetingId"], c["participantId"], c["speakerName"]) for c in captions} == {
+        ("m-3", "p-r", "Right")}
+    assert all(float(str(c["start"])) >= 7.0 for c in captions)
