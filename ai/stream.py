@@ -396,4 +396,4 @@ def _float_audio(pcm: np.ndarray | bytes) -> np.ndarray:
         pcm = np.frombuffer(pcm, dtype="<i2")
     if pcm.dtype == np.int16:
         return pcm.astype(np.float32) / 32768.0
-    return np.asarray(pcm, dtype=np.float32).reshape(-1)
+    return np.array(pcm, dtype=np.float32).reshape(-1)  # a copy: callers reuse buffers

@@ -1,6 +1,6 @@
 """Live captions: latency, live vs offline word error rate, and speakers per worker.
 
-    .venv/bin/python benchmarks/captions.py [--streams 1,2,4,6,8] [--frame-ms 40]
+    .venv/bin/python benchmarks/captions.py [--streams 1,2,4,8,12,16] [--frame-ms 40] [--verbose]
 
 Every speaker stream plays the same real clips (jfk, both channels of the diarization
 clip, hotwords) one after the other with a second of silence between them, each stream
@@ -237,7 +237,7 @@ async def main(args: argparse.Namespace) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--streams", default="1,2,4,6,8",
+    parser.add_argument("--streams", default="1,2,4,8,12,16",
                         type=lambda text: [int(x) for x in text.split(",")])
     parser.add_argument("--frame-ms", type=int, default=40)
     parser.add_argument("--threads", type=int, default=0, help="CTranslate2 threads (0: all)")
