@@ -56,13 +56,17 @@ class TrackRecorder:
         self.clock = clock
         self._writer = ChunkWriter(kind=self.kind, directory=directory,
                                    chunk_seconds=chunk_seconds, first_seq=first_seq)
-        self._resume_from_ms = resume_from_ms
         self._on_chunk = on_chunk
         self._on_gap = on_gap
         self._tap = tap
         self._gap_ticks = round(GAP_SECONDS[self.kind] * CLOCK_RATES[self.kind])
         self._last_rtp: int | None = None
         self.last_ms: int | None = None
+        self._chunk_end_ms: int | None = None
+        # if this track was recorded before (recorder restart, consent given again,
+        # rejoin), the time until its next chunk is a gap
+        self._pending_gap: tuple[int, str] | None = (
+            (resume_from_ms, "interrupted") if resume_from_ms is not None else None)
         self.packets = 0
 
     async def run(self) -> None:
@@ -85,10 +89,8 @@ class TrackRecorder:
         meeting_ms = self.clock.meeting_ms(extended)
         data = bytes(packet)
         self.packets += 1
-        if self._last_rtp is None:
-            await self._resumed(meeting_ms)
-        elif extended - self._last_rtp > self._gap_ticks:
-            await self._gap(meeting_ms, "no-media")
+        if self._last_rtp is not None and extended - self._last_rtp > self._gap_ticks:
+            await self._gap("no-media")
         if self._last_rtp is None or extended > self._last_rtp:
             self._last_rtp = extended
         closed = self._writer.write(data, extended)
@@ -98,21 +100,25 @@ class TrackRecorder:
         if self._tap is not None:
             self._tap.push(data, meeting_ms)
 
-    async def _done(self, chunk: ChunkFile) -> None:
-        await self._on_chunk(chunk, self.clock.meeting_ms(chunk.first_rtp))
+    async def _done(self, chunk: ChunkFile) -> ChunkFile:
+        start_ms = self.clock.meeting_ms(chunk.first_rtp)
+        await self._on_chunk(chunk, start_ms)
+        if self._pending_gap is not None:
+            gap_start, reason = self._pending_gap
+            self._pending_gap = None
+            if start_ms - gap_start > 100:
+                await self._on_gap(Gap(gap_start, start_ms, reason))
+        self._chunk_end_ms = start_ms + chunk.duration_ms
+        return chunk
 
-    async def _resumed(self, meeting_ms: int) -> None:
-        """The first packet: if this track was recorded before (recorder restart,
-        consent given again, rejoin), the time in between is a gap."""
-        if self._resume_from_ms is not None and meeting_ms - self._resume_from_ms > 100:
-            await self._on_gap(Gap(self._resume_from_ms, meeting_ms, "interrupted"))
-
-    async def _gap(self, meeting_ms: int, reason: str) -> None:
-        closed = self._writer.close()  # chunks stay contiguous: a gap ends a chunk
+    async def _gap(self, reason: str) -> None:
+        """A jump in RTP time: end the chunk (chunks stay contiguous); the gap runs from
+        its end to the start of the next chunk, both placed by the same clock."""
+        closed = self._writer.close()
         if closed is not None:
             await self._done(closed)
-        if self.last_ms is not None:
-            await self._on_gap(Gap(self.last_ms, meeting_ms, reason))
+        if self._chunk_end_ms is not None:
+            self._pending_gap = (self._chunk_end_ms, reason)
 
     async def _finish(self) -> None:
         closed = await asyncio.to_thread(self._writer.close)
