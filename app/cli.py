@@ -73,6 +73,14 @@ def _recorder(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _transcriber(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the transcription worker until interrupted."""
+    from workers.transcriber import run_transcriber
+
+    run_transcriber(settings)
+    return 0
+
+
 def _users_create(args: argparse.Namespace, settings: Settings) -> int:
     from app import crud
     from app.db import create_db_engine, session_scope
@@ -110,6 +118,10 @@ def _parser() -> argparse.ArgumentParser:
         "recorder", help="run a recorder (the silent participant) against the API at "
         "VERBATIM_RECORDER_SIGNAL_URL")
     recorder.set_defaults(handler=_recorder)
+
+    transcriber = commands.add_parser(
+        "transcriber", help="run the transcription worker (VERBATIM_TRANSCRIBER_HOST/_PORT)")
+    transcriber.set_defaults(handler=_transcriber)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", default="head")

@@ -22,11 +22,18 @@ from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy.engine import Engine
 from starlette.websockets import WebSocketState
 
-from app import crud, recordings
+from app import crud, recordings, transcripts
 from app.config import Settings
 from app.db import session_scope
 from app.exceptions import InvalidToken, MeetingEnded, NotFound, TokenExpired
-from app.models import ChatMessage, ConnectionState, MeetingStatus, Participant, Role
+from app.models import (
+    ChatMessage,
+    ConnectionState,
+    MeetingStatus,
+    Participant,
+    Role,
+    TranscriptSegment,
+)
 from app.rooms import ParticipantState, RoomFull, RoomState
 from app.security import JoinClaims, decode_join_token
 from app.signaling import protocol
@@ -98,6 +105,7 @@ class Conference:
             "SendIceCandidate": self._send_ice_candidate,
             "UpdateState": self._update_state,
             "SendChatMessage": self._send_chat_message,
+            "PublishTranscript": self._publish_transcript,
             "KeepAlive": self._keepalive,
             "LeaveRoom": self._leave_room,
         }
@@ -396,6 +404,26 @@ class Conference:
             )
             session.add(message)
             return message
+
+    async def _publish_transcript(self, connection: Connection,
+                                  params: protocol.PublishTranscript) -> dict[str, Any]:
+        """The recorder's captions: to everyone in the meeting; finals are stored."""
+        if connection.claims.role is not Role.recorder:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "Only the recorder publishes captions")
+        caption = params.model_dump(mode="json")
+        await self._publish(connection.meeting_id, "TranscriptUpdate", caption)
+        if params.final and params.text.strip():
+            await asyncio.to_thread(self._store_segment, connection.meeting_id, params)
+        return {}
+
+    def _store_segment(self, meeting_id: uuid.UUID, caption: protocol.PublishTranscript
+                       ) -> None:
+        with session_scope(self._engine) as session:
+            transcripts.save_final_segment(session, segment=TranscriptSegment(
+                id=caption.segmentId, meeting_id=meeting_id,
+                participant_id=caption.participantId, speaker_name=caption.speakerName,
+                start_ms=round(caption.start * 1000), end_ms=round(caption.end * 1000),
+                text=caption.text.strip()))
 
     async def _keepalive(self, connection: Connection, params: protocol.Empty) -> dict[str, Any]:
         await self._rooms.touch(str(connection.meeting_id))

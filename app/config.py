@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     whisper_beam_size: int = Field(default=5, ge=1)
     whisper_language: str = "en"
     whisper_cpu_threads: int = Field(default=0, ge=0)
+    transcription_mode: Literal["embedded", "worker", "off"] = "embedded"
     transcriber_host: str = "127.0.0.1"
     transcriber_port: int = Field(default=8765, ge=0, le=65535)
     transcriber_url: str | None = None

@@ -17,6 +17,7 @@ import os
 import socket
 import time
 import uuid
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -45,8 +46,11 @@ class RecorderService:
         self._sessions: dict[uuid.UUID, RecorderSession] = {}
         self._runs: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        self._engine_to_close: Any = None
 
     async def start(self) -> None:
+        if self._sink is None:
+            self._sink = await self._default_sink()
         self.spool.start()
         self._loop_task = asyncio.create_task(self._loop(), name="recorder-service")
 
@@ -71,6 +75,29 @@ class RecorderService:
                         self._run(recording), name=f"recording-{recording.id}")
                 else:  # stopping, and its recorder is gone
                     await asyncio.to_thread(self._finalize, recording.id)
+
+    async def _default_sink(self) -> TranscriptionSink | None:
+        """Live captions as the settings say: an engine here, a worker, or none."""
+        mode = self._settings.transcription_mode
+        if mode == "embedded":
+            from ai.engine import TranscriptionEngine
+            from ai.sink import EngineSink
+
+            engine = await TranscriptionEngine.from_settings(self._settings)
+            self._engine_to_close = engine
+            return EngineSink(engine, self._relay_caption)
+        if mode == "worker":
+            from ai.client import TranscriberClient
+
+            return TranscriberClient(self._settings.transcriber_ws_url, self._relay_caption)
+        return None
+
+    async def _relay_caption(self, caption: dict[str, Any]) -> None:
+        meeting_id = caption.get("meetingId")
+        for session in list(self._sessions.values()):
+            if str(session.meeting_id) == meeting_id:
+                await session.publish_caption(caption)
+                return
 
     def _open_recordings(self) -> list[Recording]:
         with session_scope(self._engine) as session:
@@ -150,4 +177,9 @@ class RecorderService:
         await asyncio.gather(*self._runs.values(), return_exceptions=True)
         self._runs.clear()
         await self.spool.aclose()
+        closer = getattr(self._sink, "aclose", None)
+        if closer is not None:
+            await closer()
+        if self._engine_to_close is not None:
+            await self._engine_to_close.aclose()
 

@@ -65,7 +65,7 @@ class RecorderSession:
         self._signal: SignalingClient | None = None
         self._tracks: dict[str, str] = {}  # mid -> participant id, from the SFU's offers
         self._clocks: dict[str, MediaClock] = {}  # mid -> clock fed by sender reports
-        self._recorders: set[TrackRecorder] = set()
+        self._recorders: dict[TrackRecorder, uuid.UUID] = {}  # -> participant id
         self._tasks: set[asyncio.Task[None]] = set()
         self._meeting_start = 0.0
         self.stopped = asyncio.Event()
@@ -96,6 +96,8 @@ class RecorderSession:
         async for event in self._signal.events():
             if event["method"] == "ReceiveOffer":
                 await self._answer(event["params"])
+            elif event["method"] == "ConsentChanged":
+                self._consent_changed(event["params"])
             elif event["method"] in ("RecordingStopped", "MeetingEnded"):
                 self.stopped.set()
         self.stopped.set()  # signaling closed
@@ -159,11 +161,11 @@ class RecorderSession:
             directory=self._settings.spool_dir / "open" / str(track_id),
             chunk_seconds=self._settings.recording_chunk_seconds, first_seq=first_seq,
             resume_from_ms=resume_ms, on_chunk=chunk_done, on_gap=gap_found, tap=tap)
-        self._recorders.add(recorder)
+        self._recorders[recorder] = participant_id
         try:
             await recorder.run()
         finally:
-            self._recorders.discard(recorder)
+            self._recorders.pop(recorder, None)
 
     def _prepare_track(self, track_id: uuid.UUID, participant_id: uuid.UUID, kind: str
                        ) -> tuple[Speaker, int, int | None]:
@@ -180,8 +182,10 @@ class RecorderSession:
             participant = crud.get_participant(session, participant_id=participant_id,
                                                meeting_id=self.meeting_id)
             transcription = consent.get(ConsentType.transcription)
+            meeting = crud.get_meeting(session, meeting_id=self.meeting_id)
             speaker = Speaker(participant_id, participant.display_name,
-                              transcription is not None and transcription.accepted)
+                              meeting.transcription_enabled and transcription is not None
+                              and transcription.accepted)
             first_seq, resume_ms = recordings.track_progress(session, track_id=track_id)
         return speaker, first_seq, resume_ms
 
@@ -210,6 +214,23 @@ class RecorderSession:
             recordings.add_gap(session, gap=RecordingGap(
                 recording_id=self.recording_id, track_id=track_id, start_ms=gap.start_ms,
                 end_ms=gap.end_ms, reason=gap.reason))
+
+    def _consent_changed(self, params: dict[str, Any]) -> None:
+        """Someone withdrew transcription consent: stop tapping their audio now.
+        (Withdrawn recording consent needs nothing here: the SFU stops their tracks.)"""
+        if (params.get("consent") or {}).get("transcription") is not False:
+            return
+        for recorder, participant_id in list(self._recorders.items()):
+            if str(participant_id) == params.get("participantId"):
+                recorder.stop_tap()
+
+    async def publish_caption(self, caption: dict[str, Any]) -> None:
+        """Hand a caption to the meeting (the API stores finals and tells everyone)."""
+        if self._signal is None:
+            return
+        params = {key: value for key, value in caption.items()
+                  if key not in ("meetingId", "streamId")}
+        await self._signal.notify("PublishTranscript", params)
 
     # ----------------------------------------------------------------------- lifecycle
 

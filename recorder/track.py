@@ -127,6 +127,12 @@ class TrackRecorder:
         if self._tap is not None:
             self._tap.close()
 
+    def stop_tap(self) -> None:
+        """No more of this track's audio goes to transcription."""
+        tap, self._tap = self._tap, None
+        if tap is not None:
+            tap.close()
+
     @property
     def next_seq(self) -> int:
         return self._writer.next_seq

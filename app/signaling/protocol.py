@@ -96,6 +96,19 @@ class SendChatMessage(_Params):
     to: uuid.UUID | None = None
 
 
+class PublishTranscript(_Params):
+    """A caption from the recorder's transcription (role ``recorder`` only)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    segmentId: StrictStr = Field(min_length=1, max_length=64)
+    participantId: uuid.UUID
+    speakerName: StrictStr = Field(max_length=200)
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    text: StrictStr = Field(max_length=MAX_CHAT)
+    final: StrictBool
+
+
 class Empty(_Params):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -107,13 +120,14 @@ PARAMS: dict[str, type[_Params]] = {
     "SendIceCandidate": SendIceCandidate,
     "UpdateState": UpdateState,
     "SendChatMessage": SendChatMessage,
+    "PublishTranscript": PublishTranscript,
     "KeepAlive": Empty,
     "LeaveRoom": Empty,
 }
 SERVER_EVENTS = frozenset({
     "ParticipantJoined", "ParticipantLeft", "ReceiveOffer", "ReceiveAnswer", "IceCandidate",
     "StateChanged", "ChatMessage", "RecordingStarted", "RecordingStopped", "TranscriptUpdate",
-    "ConsentChanged",
+    "ConsentChanged", "MeetingEnded",
 })
 
 
