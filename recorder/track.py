@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 # a jump in RTP time larger than this is a gap (loss, a paused sender), not jitter
 GAP_SECONDS = {"audio": 0.5, "video": 2.0}
+TAP_WAIT_PACKETS = 150  # 3 s of 20 ms audio packets
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +98,13 @@ class TrackRecorder:
         self.last_ms = meeting_ms
         if closed is not None:
             await self._done(closed)
-        if self._tap is not None:
+        if self._tap is not None and self._placed():
             self._tap.push(data, meeting_ms)
+
+    def _placed(self) -> bool:
+        """Is the meeting clock set from the sender's reports yet? Until then the tap
+        waits (3 s at most), so captions and chunks are placed by the same clock."""
+        return self.clock.from_sender_report or self.packets > TAP_WAIT_PACKETS
 
     async def _done(self, chunk: ChunkFile) -> ChunkFile:
         start_ms = self.clock.meeting_ms(chunk.first_rtp)
