@@ -13,15 +13,9 @@ import httpx
 import numpy as np
 import pytest
 
-from app import crud
-from app.config import Settings
-from app.db import create_db_engine, session_scope
-from app.main import create_app
-from app.storage import LocalObjectStore
-from tests.conftest import TEST_SECRET, unique_email
+from app.storage import LocalObjectStore, ObjectStore
+from tests.deployment import deployment
 from tests.e2e.test_recording_browser import SENTENCES, _pcm16k, best_window_wer
-from tests.s3server import free_port
-from tests.servers import serve_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 NAMES = {"left": "Lena", "right": "Ravi"}
@@ -29,21 +23,10 @@ NAMES = {"left": "Lena", "right": "Ravi"}
 
 @pytest.fixture
 def captioned_server(migrated_sqlite_url: str, tmp_path: Path
-                     ) -> Iterator[tuple[str, dict[str, str], LocalObjectStore]]:
-    from tests.conftest import _empty_tables
-
-    _empty_tables(migrated_sqlite_url)
-    port = free_port()
-    settings = Settings(env="test", data_dir=tmp_path, database_url=migrated_sqlite_url,
-                        secret_key=TEST_SECRET, port=port, recording_chunk_seconds=10.0,
-                        transcription_mode="embedded")
-    engine = create_db_engine(settings)
-    with session_scope(engine) as session:
-        user = crud.create_user(session, email=unique_email(), display_name="Host")
-        _, key = crud.create_api_key(session, user=user)
-    engine.dispose()
-    with serve_in_thread(create_app(settings), port=port) as url:
-        yield url, {"X-API-Key": key}, LocalObjectStore(settings.objects_dir)
+                     ) -> Iterator[tuple[str, dict[str, str], ObjectStore]]:
+    with deployment(migrated_sqlite_url, tmp_path, recording_chunk_seconds=10.0,
+                    transcription_mode="embedded") as running:
+        yield running.url, running.headers, running.store
 
 
 @pytest.fixture

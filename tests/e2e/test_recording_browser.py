@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,15 +15,9 @@ import httpx
 import numpy as np
 import pytest
 
-from app import crud
-from app.config import Settings
-from app.db import create_db_engine, session_scope
-from app.main import create_app
-from app.storage import S3ObjectStore
-from tests.conftest import TEST_SECRET, unique_email
+from app.storage import ObjectStore
+from tests.deployment import deployment
 from tests.recorder.checks import check_timeline, probe_seconds
-from tests.s3server import ACCESS_KEY, SECRET_KEY, free_port, s3_server
-from tests.servers import serve_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -37,27 +30,10 @@ SENTENCES = {
 
 @pytest.fixture
 def recorded_server(migrated_sqlite_url: str, tmp_path: Path
-                    ) -> Iterator[tuple[str, dict[str, str], S3ObjectStore]]:
-    from tests.conftest import _empty_tables
-
-    _empty_tables(migrated_sqlite_url)
-    port = free_port()
-    with s3_server() as endpoint:
-        settings = Settings(
-            env="test", data_dir=tmp_path, database_url=migrated_sqlite_url,
-            secret_key=TEST_SECRET, port=port, storage_backend="s3",
-            s3_endpoint_url=endpoint, s3_bucket=f"e2e-{uuid.uuid4().hex[:8]}",
-            s3_access_key_id=ACCESS_KEY, s3_secret_access_key=SECRET_KEY,
-            s3_addressing_style="path", recording_chunk_seconds=3.0)
-        store = S3ObjectStore(settings)
-        store.ensure_bucket()
-        engine = create_db_engine(settings)
-        with session_scope(engine) as session:
-            user = crud.create_user(session, email=unique_email(), display_name="Host")
-            _, key = crud.create_api_key(session, user=user)
-        engine.dispose()
-        with serve_in_thread(create_app(settings), port=port) as url:
-            yield url, {"X-API-Key": key}, store
+                    ) -> Iterator[tuple[str, dict[str, str], ObjectStore]]:
+    with deployment(migrated_sqlite_url, tmp_path, s3=True,
+                    recording_chunk_seconds=3.0) as running:
+        yield running.url, running.headers, running.store
 
 
 def _join(page, base: str, meeting_id: str, name: str, record: bool) -> str:

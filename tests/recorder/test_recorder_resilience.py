@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,18 +16,15 @@ import httpx
 import numpy as np
 import pytest
 
-from app import crud
 from app.config import Settings
-from app.db import create_db_engine, session_scope
-from app.main import create_app
-from app.storage import S3ObjectStore
+from app.db import create_db_engine
 from recorder.service import RecorderService
-from tests.conftest import TEST_SECRET, unique_email
+from tests.conftest import TEST_SECRET
+from tests.deployment import deployment
 from tests.participants import PythonParticipant
 from tests.recorder.checks import check_complete, wait_status
 from tests.recorder.sinks import WavSink
-from tests.s3server import ACCESS_KEY, SECRET_KEY, free_port, s3_server, stop_server_on
-from tests.servers import serve_in_thread
+from tests.s3server import ACCESS_KEY, SECRET_KEY, stop_server_on
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -39,30 +35,14 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def deployment(migrated_sqlite_url: str, tmp_path: Path) -> Iterator[dict]:
+def running(migrated_sqlite_url: str, tmp_path: Path) -> Iterator[dict]:
     """An API server without an embedded recorder, S3 on a known port, a host account."""
-    from tests.conftest import _empty_tables
-
-    _empty_tables(migrated_sqlite_url)
-    api_port, s3_port = free_port(), free_port()
-    settings = Settings(
-        env="test", data_dir=tmp_path, database_url=migrated_sqlite_url,
-        secret_key=TEST_SECRET, port=api_port, storage_backend="s3",
-        s3_endpoint_url=f"http://127.0.0.1:{s3_port}", s3_bucket=f"r-{uuid.uuid4().hex[:8]}",
-        s3_access_key_id=ACCESS_KEY, s3_secret_access_key=SECRET_KEY,
-        s3_addressing_style="path", s3_max_attempts=1, recording_chunk_seconds=2.0,
-        recorder_embedded=False, recorder_lease_seconds=3.0)
-    engine = create_db_engine(settings)
-    with session_scope(engine) as session:
-        user = crud.create_user(session, email=unique_email(), display_name="Host")
-        _, key = crud.create_api_key(session, user=user)
-    engine.dispose()
-    with s3_server(s3_port):
-        store = S3ObjectStore(settings)
-        store.ensure_bucket()
-        with serve_in_thread(create_app(settings), port=api_port) as url:
-            yield {"url": url, "headers": {"X-API-Key": key}, "settings": settings,
-                   "store": store, "s3_port": s3_port}
+    with deployment(migrated_sqlite_url, tmp_path, s3=True, s3_max_attempts=1,
+                    recording_chunk_seconds=2.0, recorder_embedded=False,
+                    recorder_lease_seconds=3.0) as running:
+        yield {"url": running.url, "headers": running.headers,
+               "settings": running.settings, "store": running.store,
+               "s3_port": running.s3_port}
 
 
 async def _meeting_with(base: str, headers: dict, wavs: dict, consent: dict
@@ -78,30 +58,30 @@ async def _meeting_with(base: str, headers: dict, wavs: dict, consent: dict
     return meeting["id"], people
 
 
-async def test_storage_outage_loses_nothing(deployment, channel_wavs, tmp_path: Path
+async def test_storage_outage_loses_nothing(running, channel_wavs, tmp_path: Path
                                             ) -> None:
-    settings, store = deployment["settings"], deployment["store"]
+    settings, store = running["settings"], running["store"]
     engine = create_db_engine(settings)
     sink = WavSink(tmp_path)
     recorder = RecorderService(settings=settings, engine=engine, store=store, sink=sink)
     await recorder.start()
-    mid, people = await _meeting_with(deployment["url"], deployment["headers"], channel_wavs,
+    mid, people = await _meeting_with(running["url"], running["headers"], channel_wavs,
                                       {"recording": True, "transcription": True})
     try:
-        async with httpx.AsyncClient(base_url=deployment["url"], timeout=20) as http:
+        async with httpx.AsyncClient(base_url=running["url"], timeout=20) as http:
             started = await http.post(f"/v1/meetings/{mid}/recordings",
-                                      headers=deployment["headers"])
+                                      headers=running["headers"])
             recording_id = started.json()["id"]
             await people[1].set_consent(transcription=False)
             await asyncio.sleep(4)
             # storage goes away for 30 s while the meeting and the recording go on
-            outage = asyncio.to_thread(_outage, deployment["s3_port"], 30)
+            outage = asyncio.to_thread(_outage, running["s3_port"], 30)
             await outage
             await asyncio.sleep(2)
             await http.post(f"/v1/meetings/{mid}/recordings/{recording_id}/stop",
-                            headers=deployment["headers"])
+                            headers=running["headers"])
             detail = await wait_status(http, recording_id, "finalized",
-                                        deployment["headers"], timeout=90)
+                                        running["headers"], timeout=90)
     finally:
         for person in people:
             await person.leave()
@@ -142,16 +122,16 @@ def _recorder_process(settings: Settings) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-async def test_recorder_killed_and_restarted(deployment, channel_wavs) -> None:
-    settings, store = deployment["settings"], deployment["store"]
+async def test_recorder_killed_and_restarted(running, channel_wavs) -> None:
+    settings, store = running["settings"], running["store"]
     first = _recorder_process(settings)
-    mid, people = await _meeting_with(deployment["url"], deployment["headers"], channel_wavs,
+    mid, people = await _meeting_with(running["url"], running["headers"], channel_wavs,
                                       {"recording": True, "transcription": False})
     second = None
     try:
-        async with httpx.AsyncClient(base_url=deployment["url"], timeout=20) as http:
+        async with httpx.AsyncClient(base_url=running["url"], timeout=20) as http:
             started = await http.post(f"/v1/meetings/{mid}/recordings",
-                                      headers=deployment["headers"])
+                                      headers=running["headers"])
             recording_id = started.json()["id"]
             await asyncio.sleep(8)
             first.send_signal(signal.SIGKILL)
@@ -160,9 +140,9 @@ async def test_recorder_killed_and_restarted(deployment, channel_wavs) -> None:
             second = _recorder_process(settings)
             await asyncio.sleep(12)
             await http.post(f"/v1/meetings/{mid}/recordings/{recording_id}/stop",
-                            headers=deployment["headers"])
+                            headers=running["headers"])
             detail = await wait_status(http, recording_id, "finalized",
-                                        deployment["headers"], timeout=60)
+                                        running["headers"], timeout=60)
     finally:
         for person in people:
             await person.leave()
