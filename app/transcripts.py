@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,8 +84,9 @@ def to_text(segments: Sequence[TranscriptSegment]) -> str:
 # --------------------------------------------------------------------------- search
 
 
-@dataclass(frozen=True, slots=True)
-class SearchHit:
+class SearchHit(SQLModel):
+    """One match: where (meeting, speaker, time) and a snippet with the match in [...]."""
+
     meeting_id: uuid.UUID
     meeting_title: str
     segment_id: str

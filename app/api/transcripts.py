@@ -34,17 +34,6 @@ class TranscriptPublic(SQLModel):
     segments: list[SegmentPublic]
 
 
-class SearchHitPublic(SQLModel):
-    meeting_id: uuid.UUID
-    meeting_title: str
-    segment_id: str
-    participant_id: uuid.UUID | None
-    speaker_name: str
-    start_ms: int
-    end_ms: int
-    snippet: str
-
-
 def _check_reader(session: Session, principal: PrincipalDep, meeting_id: uuid.UUID) -> None:
     """Users who can see the meeting, and its participants (by join token), may read it."""
     if principal is None:
@@ -83,6 +72,5 @@ def search_transcripts(
     session: SessionDep,
     q: Annotated[str, Query(min_length=1, max_length=200)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> list[SearchHitPublic]:
-    hits = transcripts.search(session, user=user, query=q, limit=limit)
-    return [SearchHitPublic.model_validate(hit, from_attributes=True) for hit in hits]
+) -> list[transcripts.SearchHit]:
+    return transcripts.search(session, user=user, query=q, limit=limit)
