@@ -99,6 +99,9 @@ async def test_storage_outage_loses_nothing(running, channel_wavs, tmp_path: Pat
         assert wav.getframerate() == 16000 and len(samples) > 16000 * 20
         assert np.abs(samples).max() > 1000
     assert taps[people[0].id].first_ms is not None
+    if people[1].id in taps:  # tapped for at most a moment before he withdrew
+        with wave.open(str(taps[people[1].id].path)) as wav:
+            assert wav.getnframes() < 16000 * 3
 
 
 def _outage(port: int, seconds: float) -> None:
